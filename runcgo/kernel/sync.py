@@ -1,0 +1,65 @@
+"""Parent <-> pre-exec child messages: one JSON object per SOCK_SEQPACKET datagram.
+
+SEQPACKET keeps message boundaries, so no length prefix is needed; file
+descriptors ride along as SCM_RIGHTS (``console-fd``).  Message types:
+``go``, ``userns``/``userns-done``, ``pid``, ``hooks``/``hooks-done``,
+``ready`` and ``error{op, path, errno, message}``.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import socket
+from typing import Any
+
+MAX_MSG = 1 << 16
+
+
+def pair() -> tuple[socket.socket, socket.socket]:
+    """A connected SEQPACKET pair; both ends close-on-exec."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    return a, b
+
+
+def send(sock: socket.socket, msg: dict[str, Any], fds: list[int] | None = None) -> None:
+    data = json.dumps(msg, separators=(",", ":")).encode()
+    if fds:
+        sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+    else:
+        sock.send(data)
+
+
+def recv(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+    """The next message and any fds it carried; (None, []) when the peer is gone."""
+    fds = array.array("i")
+    data, ancdata, _flags, _addr = sock.recvmsg(MAX_MSG, socket.CMSG_SPACE(16 * fds.itemsize))
+    for level, kind, cdata in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
+    if not data:
+        return None, list(fds)
+    msg: dict[str, Any] = json.loads(data)
+    return msg, list(fds)
+
+
+def error_message(exc: BaseException, op: str = "") -> dict[str, Any]:
+    """Turn an exception in the child into an ``error`` message with context.
+
+    Our syscall wrappers put "call path" in ``strerror``; os.* functions put
+    the libc text there and the path in ``filename``.  Either way the user
+    reads "<what> <where>: <errno text>".
+    """
+    import os
+
+    from ..errors import strerror
+
+    if isinstance(exc, OSError) and exc.errno:
+        text = strerror(exc.errno)
+        if exc.strerror and exc.strerror != os.strerror(exc.errno):
+            what = exc.strerror  # from kernel.syscalls: already names call and path
+        else:
+            what = " ".join(x for x in (op, str(exc.filename or "")) if x) or "setup"
+        return {"type": "error", "op": op or what.split(" ", 1)[0],
+                "path": str(exc.filename or ""), "errno": exc.errno, "message": f"{what}: {text}"}
+    return {"type": "error", "op": op, "path": "", "errno": 0, "message": str(exc) or repr(exc)}

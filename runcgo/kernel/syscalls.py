@@ -1,0 +1,218 @@
+"""The one syscall layer: thin ctypes wrappers that raise OSError naming call and path.
+
+Python 3.11 lacks os.unshare/os.setns and has no mount API at all, so the
+runtime calls libc directly.  Every wrapper raises ``OSError(errno, "call
+path")`` so the message that reaches the user says what failed and where.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# clone/unshare flags
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+NS_FLAGS = {
+    "mount": CLONE_NEWNS, "uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC, "user": CLONE_NEWUSER,
+    "pid": CLONE_NEWPID, "network": CLONE_NEWNET, "cgroup": CLONE_NEWCGROUP,
+    "time": CLONE_NEWTIME,
+}
+NS_PROC_NAMES = {
+    "mount": "mnt", "uts": "uts", "ipc": "ipc", "user": "user", "pid": "pid",
+    "network": "net", "cgroup": "cgroup", "time": "time",
+}
+
+# mount flags
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_SYNCHRONOUS = 0x10
+MS_REMOUNT = 0x20
+MS_MANDLOCK = 0x40
+MS_DIRSYNC = 0x80
+MS_NOSYMFOLLOW = 0x100
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_SILENT = 0x8000
+MS_UNBINDABLE = 0x20000
+MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
+MS_SHARED = 0x100000
+MS_RELATIME = 0x200000
+MS_STRICTATIME = 0x1000000
+MS_LAZYTIME = 0x2000000
+
+MNT_DETACH = 0x2
+UMOUNT_NOFOLLOW = 0x8
+
+# prctl
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_SET_NAME = 15
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+# syscall numbers (x86-64)
+SYS_pivot_root = 155
+SYS_setns = 308
+SYS_unshare = 272
+SYS_pidfd_send_signal = 424
+SYS_openat2 = 437
+SYS_mount_setattr = 442
+SYS_keyctl = 250
+SYS_ioprio_set = 251
+SYS_sched_setattr = 314
+SYS_set_mempolicy = 238
+SYS_personality = 135
+
+AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 0x1
+
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+_libc.syscall.restype = ctypes.c_long
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                        ctypes.c_ulong]
+
+
+def _fail(what: str, path: str | None = None) -> OSError:
+    err = ctypes.get_errno()
+    msg = f"{what} {path}" if path else what
+    exc = OSError(err, msg)
+    return exc
+
+
+def _b(s: str | None) -> bytes | None:
+    return None if s is None else os.fsencode(s)
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
+          data: str | None = None) -> None:
+    if _libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)) != 0:
+        label = f"mount {source!r}" if source else "mount"
+        raise _fail(label + " on", target)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    if _libc.umount2(_b(target), flags) != 0:
+        raise _fail("umount", target)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    if _libc.syscall(SYS_pivot_root, _b(new_root), _b(put_old)) != 0:
+        raise _fail("pivot_root", new_root)
+
+
+def unshare(flags: int) -> None:
+    if _libc.syscall(SYS_unshare, ctypes.c_int(flags)) != 0:
+        raise _fail(f"unshare({flags:#x})")
+
+
+def setns(fd: int, nstype: int = 0, path: str = "") -> None:
+    if _libc.syscall(SYS_setns, ctypes.c_int(fd), ctypes.c_int(nstype)) != 0:
+        raise _fail("setns", path or f"fd {fd}")
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    if _libc.sethostname(raw, ctypes.c_size_t(len(raw))) != 0:
+        raise _fail("sethostname", name)
+
+
+def setdomainname(name: str) -> None:
+    raw = name.encode()
+    if _libc.setdomainname(raw, ctypes.c_size_t(len(raw))) != 0:
+        raise _fail("setdomainname", name)
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    r: int = _libc.prctl(option, arg2, arg3, arg4, arg5)
+    if r < 0:
+        raise _fail(f"prctl({option})")
+    return r
+
+
+def set_subreaper() -> None:
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def pidfd_send_signal(pidfd: int, sig: int) -> None:
+    if _libc.syscall(SYS_pidfd_send_signal, ctypes.c_int(pidfd), ctypes.c_int(sig), None,
+                     ctypes.c_uint(0)) != 0:
+        raise _fail("pidfd_send_signal")
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2): the kernel resolves ``path`` under ``dirfd`` per ``resolve``."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    fd: int = _libc.syscall(SYS_openat2, ctypes.c_int(dirfd), _b(path), ctypes.byref(how),
+                            ctypes.c_size_t(ctypes.sizeof(how)))
+    if fd < 0:
+        raise _fail("openat2", path)
+    return fd
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def mount_setattr_rdonly_recursive(path: str) -> None:
+    """Make a mount tree read-only including all submounts (rro)."""
+    attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    if _libc.syscall(SYS_mount_setattr, ctypes.c_int(AT_FDCWD), _b(path),
+                     ctypes.c_uint(AT_RECURSIVE), ctypes.byref(attr),
+                     ctypes.c_size_t(ctypes.sizeof(attr))) != 0:
+        raise _fail("mount_setattr(rro)", path)
+
+
+def join_session_keyring(name: str | None) -> None:
+    """keyctl(KEYCTL_JOIN_SESSION_KEYRING): a fresh session keyring per container."""
+    KEYCTL_JOIN_SESSION_KEYRING = 1
+    r = _libc.syscall(SYS_keyctl, ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING), _b(name))
+    if r < 0:
+        raise _fail("keyctl(join session keyring)")
+
+
+def personality(persona: int) -> None:
+    if _libc.syscall(SYS_personality, ctypes.c_ulong(persona)) < 0:
+        raise _fail("personality")
+
+
+def ioprio_set(which: int, who: int, ioprio: int) -> None:
+    if _libc.syscall(SYS_ioprio_set, ctypes.c_int(which), ctypes.c_int(who),
+                     ctypes.c_int(ioprio)) != 0:
+        raise _fail("ioprio_set")

@@ -1,0 +1,182 @@
+"""The state store under ``--root``: one 0700 directory per container.
+
+``<root>/<id>/state.json`` (0600, replaced atomically) records what ``create``
+built; ``<root>/<id>/exec.fifo`` exists while the container is ``created``.
+The status is never trusted from disk: it is computed live from the init
+process (gone, zombie, or a recycled pid -> stopped), the FIFO and the freezer.
+Operations on one container hold an flock on its directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import ContainerExists, ContainerNotFound, InvalidArgument
+
+DEFAULT_ROOT = "/run/runcgo"
+STATE_FILE = "state.json"
+EXEC_FIFO = "exec.fifo"
+_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def check_id(container_id: str) -> None:
+    """Reject IDs that are empty, too long or could escape the root (``../x``)."""
+    if not container_id:
+        raise InvalidArgument("container id cannot be empty")
+    if len(container_id) > 1024 or not _ID_RE.match(container_id):
+        raise InvalidArgument(f"invalid container id {container_id!r}: must match "
+                              "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ (at most 1024 characters)")
+
+
+@dataclass
+class ContainerState:
+    """What ``create`` recorded; ``status`` is filled in live by ``Store.load``."""
+
+    id: str
+    pid: int
+    bundle: str
+    rootfs: str
+    created: str
+    init_start_time: int
+    annotations: dict[str, str] = field(default_factory=dict)
+    oci_version: str = "1.3.0"
+    status: str = "created"
+    config: dict[str, Any] = field(default_factory=dict)
+    cgroup: dict[str, Any] = field(default_factory=dict)
+    namespace_paths: dict[str, str] = field(default_factory=dict)
+    owner: str = ""
+    systemd_cgroup: bool = False
+
+    def oci(self) -> dict[str, Any]:
+        """The OCI state document (plus ``created``/``owner`` as runc prints)."""
+        d: dict[str, Any] = {
+            "ociVersion": self.oci_version, "id": self.id, "pid": self.pid,
+            "status": self.status, "bundle": self.bundle, "rootfs": self.rootfs,
+            "created": self.created, "owner": self.owner,
+        }
+        if self.status == "stopped":
+            d["pid"] = 0
+        if self.annotations:
+            d["annotations"] = self.annotations
+        return d
+
+    def hook_state(self, status: str | None = None) -> dict[str, Any]:
+        """The state JSON passed to hooks on stdin (pure OCI fields)."""
+        d: dict[str, Any] = {"ociVersion": self.oci_version, "id": self.id,
+                             "status": status or self.status, "pid": self.pid,
+                             "bundle": self.bundle}
+        if self.annotations:
+            d["annotations"] = self.annotations
+        return d
+
+
+def proc_start_time(pid: int) -> tuple[int, str] | None:
+    """(starttime, state letter) of ``pid`` from /proc, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    rest = data[data.rindex(b")") + 2:].split()
+    return int(rest[19]), rest[0].decode()
+
+
+class Store:
+    """Container directories under one root."""
+
+    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+        self.root = os.path.abspath(root)
+
+    def dir(self, container_id: str) -> str:
+        check_id(container_id)
+        return os.path.join(self.root, container_id)
+
+    def exists(self, container_id: str) -> bool:
+        return os.path.exists(os.path.join(self.dir(container_id), STATE_FILE))
+
+    def make_dir(self, container_id: str) -> str:
+        """Create the container's directory; fail if the ID is taken."""
+        d = self.dir(container_id)
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            raise ContainerExists(container_id) from None
+        return d
+
+    def remove_dir(self, container_id: str) -> None:
+        d = self.dir(container_id)
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(d):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(d, name))
+            os.rmdir(d)
+
+    @contextlib.contextmanager
+    def lock(self, container_id: str) -> Iterator[None]:
+        """Serialise operations on one container (flock on its directory)."""
+        try:
+            fd = os.open(self.dir(container_id), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ContainerNotFound(container_id) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def save(self, st: ContainerState) -> None:
+        d = self.dir(st.id)
+        tmp = os.path.join(d, f".{STATE_FILE}.tmp")
+        data = json.dumps(asdict(st), separators=(",", ":")).encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(d, STATE_FILE))
+
+    def load(self, container_id: str) -> ContainerState:
+        path = os.path.join(self.dir(container_id), STATE_FILE)
+        try:
+            with open(path, "rb") as f:
+                raw = json.loads(f.read())
+        except FileNotFoundError:
+            raise ContainerNotFound(container_id) from None
+        st = ContainerState(**raw)
+        st.status = self.live_status(st)
+        return st
+
+    def live_status(self, st: ContainerState) -> str:
+        info = proc_start_time(st.pid) if st.pid > 0 else None
+        if info is None or info[0] != st.init_start_time or info[1] in ("Z", "X"):
+            return "stopped"
+        if os.path.exists(os.path.join(self.dir(st.id), EXEC_FIFO)):
+            return "created"
+        if _frozen(st):
+            return "paused"
+        return "running"
+
+    def ids(self) -> list[str]:
+        try:
+            names = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+        return [n for n in names
+                if _ID_RE.match(n) and os.path.exists(os.path.join(self.root, n, STATE_FILE))]
+
+
+def _frozen(st: ContainerState) -> bool:
+    """Ask the cgroup driver recorded in the state whether the container is frozen."""
+    if not st.cgroup:
+        return False
+    from .kernel.cgroups import freezer_state  # cheap; only for running containers
+
+    return freezer_state(st.cgroup) == "frozen"
