@@ -190,13 +190,20 @@ class _MountAttr(ctypes.Structure):
                 ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
 
-def mount_setattr_rdonly_recursive(path: str) -> None:
-    """Make a mount tree read-only including all submounts (rro)."""
-    attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
-    if _libc.syscall(SYS_mount_setattr, ctypes.c_int(AT_FDCWD), _b(path),
-                     ctypes.c_uint(AT_RECURSIVE), ctypes.byref(attr),
-                     ctypes.c_size_t(ctypes.sizeof(attr))) != 0:
-        raise _fail("mount_setattr(rro)", path)
+MOUNT_ATTR = {
+    "ro": 0x1, "nosuid": 0x2, "nodev": 0x4, "noexec": 0x8, "noatime": 0x10,
+    "strictatime": 0x20, "nodiratime": 0x80, "nosymfollow": 0x200000,
+}
+MOUNT_ATTR__ATIME = 0x70
+
+
+def mount_setattr(path: str, attr_set: int, attr_clr: int, recursive: bool = True) -> None:
+    """mount_setattr(2): change flags on a whole mount tree (the ``rro``-style options)."""
+    attr = _MountAttr(attr_set, attr_clr, 0, 0)
+    flags = AT_RECURSIVE if recursive else 0
+    if _libc.syscall(SYS_mount_setattr, ctypes.c_int(AT_FDCWD), _b(path), ctypes.c_uint(flags),
+                     ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))) != 0:
+        raise _fail("mount_setattr", path)
 
 
 def join_session_keyring(name: str | None) -> None:

@@ -57,11 +57,22 @@ class CgroupManager:
             for p in reversed(parts):
                 os.mkdir(p)
                 self.created.append(p)
+                if os.path.exists(os.path.join(p, "cpuset.cpus")):
+                    # A new v1 cpuset is empty and refuses tasks until it inherits.
+                    for f in ("cpuset.cpus", "cpuset.mems"):
+                        with open(os.path.join(os.path.dirname(p), f)) as src:
+                            value = src.read().strip()
+                        with open(os.path.join(p, f), "w") as dst:
+                            dst.write(value)
 
     def apply(self, pid: int) -> None:
         for d in self.dirs.values():
-            with open(os.path.join(d, "cgroup.procs"), "w") as f:
-                f.write(str(pid))
+            path = os.path.join(d, "cgroup.procs")
+            try:
+                with open(path, "w") as f:
+                    f.write(str(pid))
+            except OSError as exc:
+                raise OSError(exc.errno, f"add pid {pid} to {path}") from None
 
     def set(self, resources: LinuxResources | None) -> None:
         del resources  # the full drivers apply limits

@@ -1,0 +1,305 @@
+"""runc-compatible command line: parse, dispatch to ops, print errors, exit codes.
+
+Only the global flags are parsed by hand; each command builds just its own
+argparse parser, so a Docker call pays for one small parser, not twenty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from . import __version__, log
+from .errors import InvalidArgument, RuncgoError
+from .spec import SPEC_VERSION
+from .state import DEFAULT_ROOT, Store
+
+USAGE = """usage: runcgo [global options] COMMAND [options] [arguments]
+
+An OCI container runtime in Python, runc-compatible.
+
+global options:
+  --root DIR              state directory (default /run/runcgo)
+  --log FILE              log file (default: stderr)
+  --log-format text|json  log format (default text)
+  --debug                 log debug messages
+  --systemd-cgroup        use the systemd cgroup driver
+  --rootless true|false|auto
+  -v, --version           print the version
+
+commands:
+  spec      write a default config.json
+  create    create a container (init waits for start)
+  start     start a created container
+  run       create and start a container
+  exec      run a process in a running container
+  state     print the state of a container
+  list      list containers
+  kill      send a signal to a container
+  delete    delete a container
+  pause     pause all processes of a container
+  resume    resume a paused container
+  update    update resource limits
+  ps        list the processes of a container
+  events    print container events (stats, oom)
+  features  print the features this runtime supports
+"""
+
+_GLOBAL_VALUE = {"--root", "--log", "--log-format", "--rootless", "--criu"}
+_GLOBAL_BOOL = {"--debug", "--systemd-cgroup"}
+
+
+class Globals:
+    def __init__(self) -> None:
+        self.root = DEFAULT_ROOT
+        self.log: str | None = None
+        self.log_format = "text"
+        self.debug = False
+        self.systemd_cgroup = False
+        self.rootless = "auto"
+
+
+def _parse_globals(argv: list[str]) -> tuple[Globals, list[str]]:
+    g = Globals()
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("-") or arg == "-":
+            break
+        name, eq, value = arg.partition("=")
+        if name.startswith("-") and not name.startswith("--") and len(name) > 2:
+            name = "-" + name  # Go's flag package accepts -root as well as --root
+        if name in _GLOBAL_VALUE:
+            if not eq:
+                i += 1
+                if i >= len(argv):
+                    raise InvalidArgument(f"flag needs an argument: {name}")
+                value = argv[i]
+            setattr(g, name[2:].replace("-", "_"), value)
+        elif name in _GLOBAL_BOOL:
+            setattr(g, name[2:].replace("-", "_"), value.lower() not in ("false", "0") if eq else True)
+        elif name in ("-v", "--version"):
+            return g, ["--version"]
+        elif name in ("-h", "--help"):
+            return g, ["--help"]
+        else:
+            raise InvalidArgument(f"flag provided but not defined: {arg}")
+        i += 1
+    if g.log_format not in ("text", "json"):
+        raise InvalidArgument(f"invalid log format {g.log_format!r} (want text or json)")
+    return g, argv[i:]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, exit 1, like the rest
+        raise InvalidArgument(f"{self.prog}: {message}")
+
+
+def _parser(cmd: str) -> _Parser:
+    return _Parser(prog=f"runcgo {cmd}", add_help=True, allow_abbrev=False)
+
+
+def _id(p: argparse.ArgumentParser) -> None:
+    p.add_argument("container_id", metavar="ID")
+
+
+def _create_args(p: argparse.ArgumentParser, run: bool = False) -> None:
+    p.add_argument("-b", "--bundle", default=".")
+    p.add_argument("--pid-file")
+    p.add_argument("--console-socket")
+    p.add_argument("--no-pivot", action="store_true")
+    p.add_argument("--no-new-keyring", action="store_true")
+    p.add_argument("--preserve-fds", type=int, default=0)
+    p.add_argument("--pidfd-socket")
+    if run:
+        p.add_argument("-d", "--detach", action="store_true")
+        p.add_argument("--keep", action="store_true")
+        p.add_argument("--no-subreaper", action="store_true")
+    _id(p)
+
+
+def _create_opts(a: argparse.Namespace, g: Globals) -> Any:
+    from .ops.create import CreateOptions
+
+    if a.preserve_fds < 0:
+        raise InvalidArgument(f"--preserve-fds must not be negative: {a.preserve_fds}")
+    return CreateOptions(bundle=a.bundle, pid_file=a.pid_file, console_socket=a.console_socket,
+                         no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring,
+                         preserve_fds=a.preserve_fds, systemd_cgroup=g.systemd_cgroup)
+
+
+def cmd_create(argv: list[str], g: Globals) -> int:
+    from .ops import drive
+    from .ops.create import create
+
+    p = _parser("create")
+    _create_args(p)
+    a = p.parse_args(argv)
+    drive(create(Store(g.root), a.container_id, _create_opts(a, g)))
+    return 0
+
+
+def cmd_run(argv: list[str], g: Globals) -> int:
+    from .ops import drive
+    from .ops.run import run
+
+    p = _parser("run")
+    _create_args(p, run=True)
+    a = p.parse_args(argv)
+    return drive(run(Store(g.root), a.container_id, _create_opts(a, g), detach=a.detach,
+                     keep=a.keep))
+
+
+def cmd_start(argv: list[str], g: Globals) -> int:
+    from .ops import drive
+    from .ops.start import start
+
+    p = _parser("start")
+    _id(p)
+    a = p.parse_args(argv)
+    drive(start(Store(g.root), a.container_id))
+    return 0
+
+
+def cmd_state(argv: list[str], g: Globals) -> int:
+    from .ops import drive
+    from .ops.query import state
+
+    p = _parser("state")
+    _id(p)
+    a = p.parse_args(argv)
+    st = drive(state(Store(g.root), a.container_id))
+    print(json.dumps(st.oci(), indent=2))
+    return 0
+
+
+def cmd_kill(argv: list[str], g: Globals) -> int:
+    from .kernel.signals import parse
+    from .ops import drive
+    from .ops.kill import kill
+
+    p = _parser("kill")
+    p.add_argument("-a", "--all", action="store_true")
+    _id(p)
+    p.add_argument("signal", nargs="?", default="SIGTERM")
+    a = p.parse_args(argv)
+    try:
+        sig = parse(a.signal)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
+    drive(kill(Store(g.root), a.container_id, sig, all_processes=a.all))
+    return 0
+
+
+def cmd_delete(argv: list[str], g: Globals) -> int:
+    from .ops import drive
+    from .ops.delete import delete
+
+    p = _parser("delete")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("container_ids", metavar="ID", nargs="+")
+    a = p.parse_args(argv)
+    for cid in a.container_ids:
+        drive(delete(Store(g.root), cid, force=a.force))
+    return 0
+
+
+def cmd_list(argv: list[str], g: Globals) -> int:
+    from .ops import drive
+    from .ops.query import list_containers
+
+    p = _parser("list")
+    p.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    p.add_argument("-q", "--quiet", action="store_true")
+    a = p.parse_args(argv)
+    states = drive(list_containers(Store(g.root)))
+    if a.quiet:
+        for st in states:
+            print(st.id)
+    elif a.format == "json":
+        print(json.dumps([s.oci() for s in states]))
+    else:
+        rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
+        rows += [[s.id, str(s.pid if s.status != "stopped" else 0), s.status, s.bundle,
+                  s.created, s.owner or "root"] for s in states]
+        widths = [max(12, *(len(r[i]) + 3 for r in rows)) for i in range(5)]
+        for r in rows:
+            print("".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + r[5])
+    return 0
+
+
+def cmd_spec(argv: list[str], g: Globals) -> int:
+    from .ops import drive
+    from .ops.spec import write_spec
+
+    p = _parser("spec")
+    p.add_argument("-b", "--bundle", default=".")
+    p.add_argument("--rootless", action="store_true")
+    a = p.parse_args(argv)
+    drive(write_spec(a.bundle, a.rootless))
+    return 0
+
+
+def cmd_features(argv: list[str], g: Globals) -> int:
+    from .features import features
+
+    _parser("features").parse_args(argv)
+    print(json.dumps(features(), indent=4))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[list[str], Globals], int]] = {
+    "create": cmd_create, "start": cmd_start, "run": cmd_run, "state": cmd_state,
+    "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
+    "features": cmd_features,
+}
+
+
+def version_text() -> str:
+    return f"runcgo version {__version__}\ncommit: {_commit()}\nspec: {SPEC_VERSION}\n"
+
+
+def _commit() -> str:
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        with open(os.path.join(here, "_commit.txt")) as f:
+            return f.read().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def main(argv: list[str]) -> int:
+    cmd = "runcgo"
+    try:
+        g, rest = _parse_globals(argv)
+        log.configure(g.log, g.log_format, g.debug)
+        if not rest or rest[0] in ("--help", "-h", "help"):
+            sys.stdout.write(USAGE)
+            return 0 if rest else 1
+        if rest[0] == "--version":
+            sys.stdout.write(version_text())
+            return 0
+        cmd = rest[0]
+        handler = COMMANDS.get(cmd)
+        if handler is None:
+            raise InvalidArgument(f"no such command: {cmd!r} (see `runcgo --help`)")
+        return handler(rest[1:], g)
+    except RuncgoError as exc:
+        return _fail(cmd, str(exc), exc.exit_code)
+    except OSError as exc:
+        from .errors import describe_oserror
+
+        return _fail(cmd, describe_oserror(exc), 1)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(cmd: str, msg: str, code: int) -> int:
+    log.error(msg)
+    prefix = f"runcgo: {cmd} failed: " if cmd != "runcgo" else "runcgo: "
+    sys.stderr.write(prefix + msg + "\n")
+    return code

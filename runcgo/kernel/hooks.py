@@ -1,0 +1,96 @@
+"""Run OCI hooks: state JSON on stdin, args/env as given, ``timeout`` honoured.
+
+Written on fork/execve + a pidfd rather than subprocess: the pre-exec child
+runs hooks too, and subprocess would drag threading into it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import time
+
+from ..spec import Hook
+
+
+class HookError(Exception):
+    def __init__(self, kind: str, hook: Hook, message: str) -> None:
+        self.kind = kind
+        self.hook = hook
+        super().__init__(f"{kind} hook {hook.path}: {message}")
+
+
+def run_hook(kind: str, hook: Hook, state_json: bytes) -> None:
+    """Run one hook to completion; raise HookError on failure or timeout."""
+    r, w = os.pipe()
+    errr, errw = os.pipe()
+    args = hook.args or [hook.path]
+    env = {k: v for k, _, v in (e.partition("=") for e in hook.env or ())}
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            os.dup2(r, 0)
+            os.dup2(errw, 1)
+            os.dup2(errw, 2)
+            os.closerange(3, 1 << 16)
+            os.execve(hook.path, args, env)
+        except OSError as exc:
+            os.write(2, f"exec: {exc.strerror}".encode())
+        os._exit(127)
+    os.close(r)
+    os.close(errw)
+    pidfd = os.pidfd_open(pid)
+    try:
+        with contextlib.suppress(BrokenPipeError):
+            os.write(w, state_json)
+        os.close(w)
+        deadline = None if not hook.timeout else time.monotonic() + hook.timeout
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.register(errr, select.POLLIN)
+        output = bytearray()
+        exited = False
+        while not exited:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            events = poller.poll(None if left is None else int(left * 1000) + 1)
+            for fd, _ev in events:
+                if fd == pidfd:
+                    exited = True
+                else:
+                    data = os.read(errr, 65536)
+                    if data:
+                        output += data
+                        del output[:-4096]
+                    else:
+                        poller.unregister(errr)
+            if not events and deadline is not None and time.monotonic() >= deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise HookError(kind, hook, f"timed out after {hook.timeout}s")
+        _, status = os.waitpid(pid, 0)
+        stderr = (bytes(output) + _read_all(errr)).decode(errors="replace")[-500:]
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            detail = f": {stderr.strip()}" if stderr.strip() else ""
+            what = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
+            raise HookError(kind, hook, what + detail)
+    finally:
+        os.close(pidfd)
+        os.close(errr)
+
+
+def _read_all(fd: int) -> bytes:
+    os.set_blocking(fd, False)
+    chunks = []
+    with contextlib.suppress(BlockingIOError):
+        while data := os.read(fd, 65536):
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def run_hooks(kind: str, hooks: list[Hook] | None, state_json: bytes) -> None:
+    for hook in hooks or ():
+        run_hook(kind, hook, state_json)

@@ -1,0 +1,210 @@
+"""The pre-exec child: the program that turns a forked copy of runcgo into the container.
+
+Two processes run this module, both forked before any thread or event loop:
+
+* the *setup child* joins/unshares namespaces (waiting for the parent to write
+  uid/gid maps and to place it in its cgroup), then forks the container's
+  first process -- PID 1 of a new PID namespace -- reports its pid and exits;
+* the *init* builds the rootfs and the process context, reports ``ready`` (or
+  an ``error`` with op/path/errno), blocks on the exec FIFO until ``start``,
+  and execs the user's program.
+
+Everything here is blocking and synchronous on purpose; it never returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from ..spec import Hooks, Process
+from . import capabilities, hooks, process, rootfs, seccomp
+from . import sync as S
+from . import syscalls as sc
+
+
+@dataclass
+class InitPlan:
+    """Everything the init needs, computed and validated by the parent before fork."""
+
+    container_id: str
+    rootfs_path: str
+    process: Process
+    namespaces: dict[str, str | None]
+    rootfs: rootfs.RootfsPlan | None
+    hostname: str | None = None
+    domainname: str | None = None
+    sysctl: dict[str, str] = field(default_factory=dict)
+    masked_paths: list[str] = field(default_factory=list)
+    readonly_paths: list[str] = field(default_factory=list)
+    time_offsets: dict[str, tuple[int, int]] = field(default_factory=dict)
+    exec_fifo: str | None = None
+    preserve_fds: int = 0
+    no_new_keyring: bool = False
+    runtime_hooks: bool = False
+    hooks: Hooks | None = None
+    seccomp: seccomp.Prepared | None = None
+    procattrs: list[Callable[[], None]] = field(default_factory=list)
+
+
+def run_setup_child(sock: socket.socket, plan: InitPlan) -> NoReturn:
+    """Entry point of the setup child (right after fork)."""
+    op = "namespaces"
+    try:
+        _setup_child(sock, plan)
+    except BaseException as exc:  # every failure must reach the parent as a message
+        _report(sock, exc, op)
+        os._exit(1)
+    os._exit(0)
+
+
+def _report(sock: socket.socket, exc: BaseException, op: str) -> None:
+    with contextlib.suppress(BaseException):
+        S.send(sock, S.error_message(exc, op))
+
+
+def _expect(sock: socket.socket, kind: str) -> dict[str, Any]:
+    msg, _ = S.recv(sock)
+    if msg is None or msg.get("type") != kind:
+        raise RuntimeError(f"parent went away (waiting for {kind!r}, got {msg!r})")
+    return msg
+
+
+def _setup_child(sock: socket.socket, plan: InitPlan) -> None:
+    # The parent moves us into the container's cgroup before we do anything.
+    _expect(sock, "go")
+    # Nothing of the runtime may be ptrace-able or /proc/PID/exe-reachable from
+    # the container while we are in its namespaces (CVE-2019-5736 class).
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    ns = plan.namespaces
+    join_fds: dict[str, int] = {}
+    for kind, path in ns.items():
+        if path:
+            try:
+                join_fds[kind] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise OSError(exc.errno, f"open namespace {kind} path {path}") from None
+    if "user" in join_fds:
+        sc.setns(join_fds.pop("user"), sc.CLONE_NEWUSER, ns["user"] or "")
+    elif "user" in ns:
+        sc.unshare(sc.CLONE_NEWUSER)
+        S.send(sock, {"type": "userns"})
+        _expect(sock, "userns-done")
+    if "user" in ns:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    for kind, fd in join_fds.items():
+        sc.setns(fd, sc.NS_FLAGS[kind], ns[kind] or "")
+        os.close(fd)
+    flags = 0
+    for kind, path in ns.items():
+        if path is None and kind != "user":
+            flags |= sc.NS_FLAGS[kind]
+    if flags:
+        sc.unshare(flags)
+    if plan.time_offsets:
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write("".join(f"{clock} {s} {n}\n" for clock, (s, n) in plan.time_offsets.items()))
+    pid = os.fork()
+    if pid == 0:
+        op = "init"
+        try:
+            _init(sock, plan)
+        except BaseException as exc:
+            _report(sock, exc, op)
+            os._exit(1)
+        os._exit(0)  # not reached: _init execs
+    S.send(sock, {"type": "pid", "pid": pid})
+
+
+def _init(sock: socket.socket, plan: InitPlan) -> NoReturn:
+    os.setsid()
+    ns = plan.namespaces
+    if "network" in ns and ns["network"] is None:
+        from .netdev import loopback_up
+
+        loopback_up()
+    if plan.hostname:
+        sc.sethostname(plan.hostname)
+    if plan.domainname:
+        sc.setdomainname(plan.domainname)
+    if plan.rootfs is not None:
+        rootfs.prepare(plan.rootfs)
+    if plan.runtime_hooks:
+        S.send(sock, {"type": "hooks"})
+        msg = _expect(sock, "hooks-done")
+        state_json = msg["state"].encode()
+    else:
+        state_json = b""
+    if plan.hooks and plan.hooks.create_container:
+        hooks.run_hooks("createContainer", plan.hooks.create_container, state_json)
+    fifo_fd = -1
+    if plan.exec_fifo:
+        fifo_fd = os.open(plan.exec_fifo, os.O_PATH | os.O_CLOEXEC)
+    if plan.rootfs is not None:
+        rootfs.enter(plan.rootfs)
+        rootfs.finish(plan.rootfs, plan.masked_paths, plan.readonly_paths, plan.sysctl)
+    else:
+        os.chroot(plan.rootfs_path)
+        os.chdir("/")
+    proc = plan.process
+    for apply in plan.procattrs:
+        apply()
+    process.set_oom_score_adj(proc.oom_score_adj)
+    process.set_rlimits(proc.rlimits)
+    if not os.path.isdir(proc.cwd):
+        try:
+            os.makedirs(proc.cwd, 0o755, exist_ok=True)
+        except OSError as exc:
+            raise OSError(exc.errno, f"create cwd {proc.cwd}") from None
+    if not plan.no_new_keyring:
+        try:
+            sc.join_session_keyring(f"_ses.{plan.container_id}"[:255])
+        except OSError as exc:
+            if exc.errno not in (38, 13):  # ENOSYS; EACCES in some user namespaces
+                raise
+    capabilities.apply_bounding(proc.capabilities)
+    capabilities.keep_caps_for_user_switch()
+    process.switch_user(proc.user)
+    capabilities.apply_sets(proc.capabilities)
+    try:
+        os.chdir(proc.cwd)
+    except OSError as exc:
+        raise OSError(exc.errno, f'chdir to cwd ("{proc.cwd}") set in config.json') from None
+    env = process.build_env(proc.env, proc.user.uid)
+    assert proc.args
+    exe = process.find_executable(proc.args[0], env, proc.cwd)
+    if proc.no_new_privileges:
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    elif plan.seccomp is not None:
+        # Without no_new_privs loading a filter needs CAP_SYS_ADMIN: do it while we have it.
+        seccomp.load(plan.seccomp, state_json or None)
+    keep = {0, 1, 2, *range(3, 3 + plan.preserve_fds)}
+    process.close_fds_except(keep)
+    S.send(sock, {"type": "ready"})
+    sock.close()
+    if fifo_fd >= 0:
+        _wait_for_start(fifo_fd)
+    if plan.hooks and plan.hooks.start_container:
+        hooks.run_hooks("startContainer", plan.hooks.start_container, state_json)
+    if proc.no_new_privileges and plan.seccomp is not None:
+        seccomp.load(plan.seccomp, state_json or None)
+    try:
+        os.execve(exe, proc.args, env)
+    except OSError as exc:
+        sys.stderr.write(f"runcgo: exec {exe}: {exc.strerror}\n")
+        sys.stderr.flush()
+    os._exit(127)
+
+
+def _wait_for_start(fifo_fd: int) -> None:
+    """Block until ``start`` opens the FIFO for reading, then signal it with a byte."""
+    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fd, b"0")
+    os.close(fd)
+    os.close(fifo_fd)

@@ -1,0 +1,272 @@
+"""Build the container's root filesystem inside its new mount namespace.
+
+Runs in the pre-exec child.  Order (as the spec and runc's experience want):
+propagation of / -> rootfs bind onto itself -> config mounts (targets opened
+with paths.py, mounted through /proc/self/fd) -> /dev devices and symlinks ->
+[hooks] -> pivot_root (or MS_MOVE + chroot) -> sysctl / readonly / masked
+paths -> read-only root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..spec import LinuxDevice, Mount
+from . import mountopts
+from . import paths as P
+from . import syscalls as sc
+
+DEFAULT_DEVICES = [
+    # path, major, minor
+    ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
+]
+DEV_SYMLINKS = [
+    ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"),
+]
+_PROPAGATION = {
+    "": sc.MS_SLAVE | sc.MS_REC, "private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC,
+    "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC, "shared": sc.MS_SHARED,
+    "rshared": sc.MS_SHARED | sc.MS_REC, "unbindable": sc.MS_UNBINDABLE,
+    "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
+}
+
+
+@dataclass
+class RootfsPlan:
+    rootfs: str
+    mounts: list[Mount]
+    devices: list[LinuxDevice]
+    propagation: str
+    readonly: bool
+    no_pivot: bool
+    in_userns: bool
+    cgroupns: bool
+    mount_cgroup: Callable[[str, bool, int, bool], None] | None = None
+
+
+def prepare(plan: RootfsPlan) -> None:
+    """Everything before pivot_root: runs with host paths still visible."""
+    sc.mount(None, "/", None, _PROPAGATION.get(plan.propagation, sc.MS_SLAVE | sc.MS_REC)
+             if plan.propagation in ("slave", "rslave", "private", "rprivate", "")
+             else sc.MS_SLAVE | sc.MS_REC)
+    sc.mount(plan.rootfs, plan.rootfs, None, sc.MS_BIND | sc.MS_REC)
+    rootfd = os.open(plan.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        dev_bound = False
+        for m in plan.mounts:
+            _mount_one(rootfd, plan, m)
+            if m.destination.rstrip("/") == "/dev" and (m.type == "bind" or mountopts.parse(m.options).is_bind):
+                dev_bound = True
+        if not dev_bound:
+            _make_devices(rootfd, plan)
+        for d in plan.devices:
+            _make_device(rootfd, d.path, d.type, d.major, d.minor,
+                         d.file_mode if d.file_mode is not None else 0o666,
+                         d.uid or 0, d.gid or 0, plan.in_userns)
+    finally:
+        os.close(rootfd)
+
+
+def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount) -> None:
+    mo = mountopts.parse(m.options)
+    fstype = m.type or ("bind" if mo.is_bind else "")
+    if fstype == "bind" and not mo.is_bind:
+        mo.flags |= sc.MS_BIND
+    source = m.source or fstype
+    if mo.is_bind:
+        if not m.source:
+            raise OSError(2, f"bind mount to {m.destination} has no source")
+        source = m.source  # made absolute (bundle-relative) when the plan was built
+        is_dir = os.path.isdir(source)
+        if not os.path.exists(source):
+            raise FileNotFoundError(2, f"bind mount source {source} for {m.destination}")
+    else:
+        is_dir = True
+    target_fd = P.prepare_target(rootfd, m.destination, is_dir)
+    try:
+        target = P.fd_path(target_fd)
+        if fstype == "cgroup":
+            if plan.mount_cgroup is None:
+                raise OSError(95, f"mount cgroup on {m.destination}")
+            # The driver mounts and then creates entries below the new mount, so
+            # it needs a path (the one the kernel resolved in-root), not the fd.
+            plan.mount_cgroup(os.readlink(target), bool(mo.flags & sc.MS_RDONLY),
+                              mo.flags & ~(sc.MS_RDONLY | sc.MS_BIND | sc.MS_REC), plan.cgroupns)
+            # The cgroup driver mounted on a fresh mount: reopen for propagation.
+        elif mo.is_bind:
+            sc.mount(source, target, None, mo.flags & (sc.MS_BIND | sc.MS_REC))
+            extra = mo.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
+            if extra:
+                # A bind mount takes its flags only on remount; keep locked flags.
+                os.close(target_fd)
+                target_fd = P.open_in_root(rootfd, m.destination)
+                target = P.fd_path(target_fd)
+                sc.mount(None, target, None,
+                         sc.MS_BIND | sc.MS_REMOUNT | extra | _locked_flags(target))
+        else:
+            label = m.type or ""
+            try:
+                sc.mount(source, target, label, mo.flags, mo.data_str)
+            except OSError as exc:
+                raise OSError(exc.errno, f"mount {source!r} on {m.destination}") from None
+        if mo.propagation or mo.attr_set or mo.attr_clr:
+            os.close(target_fd)
+            target_fd = P.open_in_root(rootfd, m.destination)
+            target = P.fd_path(target_fd)
+            for prop in mo.propagation:
+                sc.mount(None, target, None, prop)
+            if mo.attr_set or mo.attr_clr:
+                sc.mount_setattr(target, mo.attr_set, mo.attr_clr)
+    except OSError as exc:
+        if exc.strerror and exc.strerror.startswith("mount") and m.destination not in exc.strerror:
+            raise OSError(exc.errno, f"{exc.strerror} ({m.destination})") from None
+        raise
+    finally:
+        os.close(target_fd)
+
+
+def _locked_flags(path: str) -> int:
+    """Flags a remount must keep (the kernel locks them in a user namespace)."""
+    st = os.statvfs(path)
+    flags = 0
+    for st_flag, ms in ((os.ST_NOSUID, sc.MS_NOSUID), (os.ST_NODEV, sc.MS_NODEV),
+                        (os.ST_NOEXEC, sc.MS_NOEXEC), (os.ST_RDONLY, 0)):
+        if st.f_flag & st_flag:
+            flags |= ms
+    return flags
+
+
+def _make_devices(rootfd: int, plan: RootfsPlan) -> None:
+    for path, major, minor in DEFAULT_DEVICES:
+        _make_device(rootfd, path, "c", major, minor, 0o666, 0, 0, plan.in_userns)
+    devfd = P.mkdir_all(rootfd, "/dev")
+    try:
+        for target, name in DEV_SYMLINKS:
+            with contextlib.suppress(FileExistsError):
+                os.symlink(target, os.path.basename(name), dir_fd=_dirfd(devfd))
+        with contextlib.suppress(FileExistsError):
+            os.symlink("pts/ptmx", "ptmx", dir_fd=_dirfd(devfd))
+        if os.path.exists("/proc/kcore"):
+            with contextlib.suppress(FileExistsError):
+                os.symlink("/proc/kcore", "core", dir_fd=_dirfd(devfd))
+    finally:
+        os.close(devfd)
+
+
+def _dirfd(opath_fd: int) -> int:
+    """*at() calls that create need a real directory fd, not O_PATH: reopen it."""
+    return os.open(P.fd_path(opath_fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _make_device(rootfd: int, path: str, kind: str, major: int, minor: int, mode: int,
+                 uid: int, gid: int, in_userns: bool) -> None:
+    parent, _, name = path.rpartition("/")
+    pfd = P.mkdir_all(rootfd, parent or "/")
+    dfd = _dirfd(pfd)
+    os.close(pfd)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode):
+                raise OSError(17, f"device {path}: something else is there")
+            os.unlink(name, dir_fd=dfd)
+        fmt = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[kind]
+        if not in_userns:
+            try:
+                os.mknod(name, fmt | (mode & 0o7777), os.makedev(major, minor), dir_fd=dfd)
+                os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
+                os.chmod(f"/proc/self/fd/{dfd}/{name}", mode & 0o7777)
+                return
+            except PermissionError:
+                pass
+        # No mknod (user namespace): bind the host's device node over an empty file.
+        os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=dfd))
+        tfd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        try:
+            sc.mount(path, P.fd_path(tfd), None, sc.MS_BIND)
+        finally:
+            os.close(tfd)
+    finally:
+        os.close(dfd)
+
+
+def enter(plan: RootfsPlan) -> None:
+    """Make the rootfs the process's root: pivot_root, or MS_MOVE + chroot."""
+    os.chdir(plan.rootfs)
+    if plan.no_pivot:
+        sc.mount(plan.rootfs, "/", None, sc.MS_MOVE)
+        os.chroot(".")
+    else:
+        # pivot_root(".", "."): the old root ends up stacked on "/"; detach it.
+        sc.pivot_root(".", ".")
+        sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
+        sc.umount2(".", sc.MNT_DETACH)
+    os.chdir("/")
+
+
+def finish(plan: RootfsPlan, masked: list[str], readonly_paths: list[str],
+           sysctl: dict[str, str]) -> None:
+    """After pivot_root: sysctls, then readonly and masked paths, then a read-only /."""
+    for key, value in sysctl.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as exc:
+            raise OSError(exc.errno, f"write sysctl {key}={value}") from None
+    for p in readonly_paths:
+        _readonly(p)
+    for p in masked:
+        _mask(p)
+    if plan.propagation and plan.propagation in _PROPAGATION:
+        sc.mount(None, "/", None, _PROPAGATION[plan.propagation])
+    if plan.readonly:
+        sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY
+                 | _locked_flags("/"))
+
+
+def _readonly(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        target = P.fd_path(fd)
+        sc.mount(target, target, None, sc.MS_BIND | sc.MS_REC)
+        fd2 = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            t2 = P.fd_path(fd2)
+            sc.mount(None, t2, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _locked_flags(t2))
+        finally:
+            os.close(fd2)
+    finally:
+        os.close(fd)
+
+
+def _mask(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        if P.is_dir_fd(fd):
+            sc.mount("tmpfs", P.fd_path(fd), "tmpfs", sc.MS_RDONLY, "size=0k")
+            return
+        null = os.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            st = os.fstat(null)
+            # Never bind something that only claims to be /dev/null over a file.
+            if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+                raise OSError(1, f"mask {path}: /dev/null is not the null device")
+            sc.mount(P.fd_path(null), P.fd_path(fd), None, sc.MS_BIND)
+        finally:
+            os.close(null)
+    finally:
+        os.close(fd)

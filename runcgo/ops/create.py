@@ -1,0 +1,253 @@
+"""``create``: build the container and leave its init blocked on the exec FIFO.
+
+The CLI process forks the setup child before any thread exists, places it in
+its cgroup, writes uid/gid maps when asked, runs the runtime-namespace hooks
+when the init reaches them, and returns once the init reports ``ready``.
+On any failure it undoes everything: process, cgroup, state directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .. import spec as S
+from ..errors import ConfigError, SetupError
+from ..kernel import capabilities, cgroups, preexec, rootfs, seccomp, sync
+from ..kernel.hooks import HookError
+from ..state import EXEC_FIFO, ContainerState, Store, check_id, proc_start_time
+from . import hooks as H
+
+
+@dataclass
+class CreateOptions:
+    bundle: str = "."
+    pid_file: str | None = None
+    console_socket: str | None = None
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+    preserve_fds: int = 0
+    systemd_cgroup: bool = False
+
+
+def rfc3339_now() -> str:
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
+def build_plan(container_id: str, spec: S.Spec, bundle: str, opts: CreateOptions,
+               exec_fifo: str | None, cg: cgroups.CgroupManager | None,
+               prepared_seccomp: seccomp.Prepared | None) -> preexec.InitPlan:
+    """Turn a validated spec into what the init executes (paths made absolute)."""
+    assert spec.process is not None
+    linux = spec.linux or S.Linux()
+    ns = S.namespaces(spec)
+    rootfs_path = S.rootfs_path(spec, bundle)
+    mounts = []
+    for m in spec.mounts or ():
+        if m.source and not m.source.startswith("/") and (m.type in (None, "bind", "none") or
+                                                          "bind" in (m.options or ()) or "rbind" in (m.options or ())):
+            m = S.Mount(destination=m.destination, type=m.type,
+                        source=os.path.join(bundle, m.source), options=m.options)
+        mounts.append(m)
+    rplan = None
+    if "mount" in ns:
+        rplan = rootfs.RootfsPlan(
+            rootfs=rootfs_path, mounts=mounts, devices=list(linux.devices or ()),
+            propagation=linux.rootfs_propagation or "",
+            readonly=bool(spec.root and spec.root.readonly), no_pivot=opts.no_pivot,
+            in_userns="user" in ns, cgroupns="cgroup" in ns,
+            mount_cgroup=cg.mount_in_container if cg is not None else None)
+    hooks = spec.hooks
+    return preexec.InitPlan(
+        container_id=container_id, rootfs_path=rootfs_path, process=spec.process,
+        namespaces=ns, rootfs=rplan, hostname=spec.hostname, domainname=spec.domainname,
+        sysctl=dict(linux.sysctl or {}), masked_paths=list(linux.masked_paths or ()),
+        readonly_paths=list(linux.readonly_paths or ()),
+        time_offsets={k: (v.secs, v.nanosecs) for k, v in (linux.time_offsets or {}).items()},
+        exec_fifo=exec_fifo, preserve_fds=opts.preserve_fds, no_new_keyring=opts.no_new_keyring,
+        runtime_hooks=bool(hooks and (hooks.prestart or hooks.create_runtime)), hooks=hooks,
+        seccomp=prepared_seccomp)
+
+
+def check_no_mountns(spec: S.Spec) -> None:
+    """Without its own mount namespace a container must not mount onto host paths."""
+    if "mount" in S.namespaces(spec):
+        return
+    linux = spec.linux or S.Linux()
+    for field, value in (("$.mounts", spec.mounts), ("$.linux.maskedPaths", linux.masked_paths),
+                         ("$.linux.readonlyPaths", linux.readonly_paths),
+                         ("$.linux.devices", linux.devices), ("$.linux.sysctl", linux.sysctl)):
+        if value:
+            raise ConfigError("needs a new mount namespace (add {\"type\": \"mount\"} to "
+                              "linux.namespaces): refusing to mount onto host paths", field)
+    if spec.root and spec.root.readonly:
+        raise ConfigError("needs a new mount namespace", "$.root.readonly")
+
+
+def _write_maps(pid: int, linux: S.Linux) -> None:
+    for name, maps in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
+        data = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps or ())
+        path = f"/proc/{pid}/{name}"
+        try:
+            with open(path, "w") as f:
+                f.write(data)
+        except OSError as exc:
+            raise SetupError("write " + name, path, exc.errno or 0,
+                             f"write {path} ({data.strip()!r}): {os.strerror(exc.errno or 0).lower()}") from None
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """Digits only, no newline, replaced atomically (containerd reads it at once)."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+async def create(store: Store, container_id: str, opts: CreateOptions) -> ContainerState:
+    check_id(container_id)
+    bundle = os.path.abspath(opts.bundle)
+    spec = S.load_config(bundle)
+    assert spec.process is not None
+    check_no_mountns(spec)
+    capabilities.check(spec.process.capabilities)
+    linux = spec.linux or S.Linux()
+    prepared = seccomp.prepare(linux.seccomp)
+    if spec.process.terminal and not opts.console_socket:
+        raise ConfigError("cannot allocate a terminal without --console-socket "
+                          "(use `runcgo run` for a foreground terminal)", "$.process.terminal")
+    if store.exists(container_id):
+        from ..errors import ContainerExists
+
+        raise ContainerExists(container_id)
+    cdir = store.make_dir(container_id)
+    fifo = os.path.join(cdir, EXEC_FIFO)
+    cg: cgroups.CgroupManager | None = None
+    procs = {"setup": 0, "init": 0}
+    parent_sock = child_sock = None
+    try:
+        os.mkfifo(fifo, 0o622)
+        cg = cgroups.new_manager(container_id, linux.cgroups_path, systemd=opts.systemd_cgroup)
+        cg.create()
+        plan = build_plan(container_id, spec, bundle, opts, fifo, cg, prepared)
+        parent_sock, child_sock = sync.pair()
+        st = ContainerState(id=container_id, pid=0, bundle=bundle, rootfs=plan.rootfs_path,
+                            created=rfc3339_now(), init_start_time=0,
+                            annotations=dict(spec.annotations or {}),
+                            oci_version=spec.oci_version, status="creating",
+                            config=_saved_config(spec), cgroup=cg.to_state(),
+                            owner="", systemd_cgroup=opts.systemd_cgroup)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            parent_sock.close()
+            preexec.run_setup_child(child_sock, plan)
+        procs["setup"] = pid
+        child_sock.close()
+        child_sock = None
+        cg.apply(pid)
+        cg.set(linux.resources)
+        sync.send(parent_sock, {"type": "go"})
+        _converse(parent_sock, procs, linux, spec, st)
+        init_pid = procs["init"]
+        info = proc_start_time(init_pid)
+        if info is None:
+            raise SetupError("init", "", 0, "container init exited during setup")
+        st.pid, st.init_start_time, st.status = init_pid, info[0], "created"
+        store.save(st)
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, init_pid)
+        return st
+    except BaseException:
+        init_pid, setup_pid = procs["init"], procs["setup"]
+        if init_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(init_pid, signal.SIGKILL)
+        if setup_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(setup_pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(setup_pid, 0)
+        if init_pid:
+            _wait_gone(init_pid)
+        if cg is not None:
+            with contextlib.suppress(OSError):
+                cg.destroy()
+        store.remove_dir(container_id)
+        raise
+    finally:
+        for s in (parent_sock, child_sock):
+            if s is not None:
+                s.close()
+
+
+def _saved_config(spec: S.Spec) -> dict[str, Any]:
+    """What later commands need from the config: hooks (poststart/poststop), namespaces."""
+    import msgspec
+
+    out: dict[str, Any] = {"namespaces": S.namespaces(spec)}
+    if spec.hooks:
+        out["hooks"] = msgspec.to_builtins(spec.hooks)
+    return out
+
+
+def _converse(sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec,
+              st: ContainerState) -> None:
+    """Answer the children until the init is ready.
+
+    ``procs`` tracks the setup child (zeroed once reaped, so cleanup never
+    signals a recycled pid) and the init's host pid.
+    """
+    while True:
+        msg, _fds = sync.recv(sock)
+        if msg is None:
+            raise SetupError("init", "", 0, "container init exited without reporting")
+        kind = msg.get("type")
+        if kind == "userns":
+            _write_maps(procs["setup"], linux)
+            sync.send(sock, {"type": "userns-done"})
+        elif kind == "pid":
+            procs["init"] = st.pid = int(msg["pid"])
+            _reap(procs)
+        elif kind == "hooks":
+            try:
+                H.run_fatal("prestart", spec.hooks, "prestart", st, "creating")
+                H.run_fatal("createRuntime", spec.hooks, "create_runtime", st, "creating")
+            except HookError as exc:
+                raise SetupError("hook", exc.hook.path, 0, str(exc)) from None
+            sync.send(sock, {"type": "hooks-done",
+                             "state": H.state_json(st, "creating").decode()})
+        elif kind == "ready":
+            return
+        elif kind == "error":
+            raise SetupError.from_dict(msg)
+        else:
+            raise SetupError("init", "", 0, f"unexpected message from init: {msg!r}")
+
+
+def _reap(procs: dict[str, int]) -> None:
+    _, status = os.waitpid(procs["setup"], 0)
+    procs["setup"] = 0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SetupError("init", "", 0, "setup process failed")
+
+
+def _wait_gone(pid: int, timeout: float = 5.0) -> None:
+    """Wait for a process that isn't our child to disappear (reaped by its reaper)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        import select
+
+        select.select([fd], [], [], timeout)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+    finally:
+        os.close(fd)

@@ -1,0 +1,71 @@
+"""``delete``: remove a stopped (or, with force, any) container and what it owned."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+
+from ..errors import ContainerNotFound, InvalidState
+from ..kernel import cgroups
+from ..state import ContainerState, Store
+from . import hooks as H
+from .kill import signal_all, signal_init
+from .start import saved_hooks
+
+
+async def delete(store: Store, container_id: str, force: bool = False) -> None:
+    try:
+        lock = store.lock(container_id)
+        lock.__enter__()
+    except ContainerNotFound:
+        if force:
+            return
+        raise
+    try:
+        try:
+            st = store.load(container_id)
+        except ContainerNotFound:
+            if force:  # a half-made directory: nothing else to undo
+                store.remove_dir(container_id)
+                return
+            raise
+        if st.status in ("running", "paused") and not force:
+            raise InvalidState(f"cannot delete container {container_id} that is not stopped: "
+                               f"{st.status}")
+        if st.status != "stopped":
+            _kill_and_wait(st)
+        destroy(store, st)
+    finally:
+        lock.__exit__(None, None, None)
+    H.run_logged("poststop", saved_hooks(st), "poststop", st, "stopped")
+
+
+def destroy(store: Store, st: ContainerState) -> None:
+    if st.cgroup:
+        cg = cgroups.from_state(st.cgroup)
+        with contextlib.suppress(OSError):
+            for pid in cg.pids():  # stragglers (shared pid namespace, exec'd processes)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        cg.destroy()
+    store.remove_dir(st.id)
+
+
+def _kill_and_wait(st: ContainerState, timeout: float = 10.0) -> None:
+    try:
+        pidfd = os.pidfd_open(st.pid)
+    except ProcessLookupError:
+        return
+    try:
+        with contextlib.suppress(Exception):
+            if st.cgroup:
+                signal_all(st, signal.SIGKILL)
+            else:
+                signal_init(st, signal.SIGKILL)
+        select.select([pidfd], [], [], timeout)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(st.pid, os.WNOHANG)
+    finally:
+        os.close(pidfd)

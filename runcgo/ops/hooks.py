@@ -1,0 +1,31 @@
+"""Runtime-namespace hooks (prestart, createRuntime, poststart, poststop)."""
+
+from __future__ import annotations
+
+import json
+
+from .. import log
+from ..kernel import hooks as K
+from ..spec import Hooks
+from ..state import ContainerState
+
+def state_json(st: ContainerState, status: str) -> bytes:
+    return json.dumps(st.hook_state(status), separators=(",", ":")).encode()
+
+
+def run_fatal(kind: str, hooks: Hooks | None, attr: str, st: ContainerState, status: str) -> None:
+    """Run hooks whose failure fails the operation."""
+    if hooks is None:
+        return
+    K.run_hooks(kind, getattr(hooks, attr), state_json(st, status))
+
+
+def run_logged(kind: str, hooks: Hooks | None, attr: str, st: ContainerState, status: str) -> None:
+    """poststart/poststop: failures are logged as warnings, never fatal (spec)."""
+    if hooks is None:
+        return
+    for hook in getattr(hooks, attr) or ():
+        try:
+            K.run_hook(kind, hook, state_json(st, status))
+        except K.HookError as exc:
+            log.warning(str(exc))

@@ -1,0 +1,63 @@
+"""``kill``: signal the init (through a pidfd, so a recycled pid is never hit) or all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+
+from ..errors import ContainerNotRunning
+from ..kernel import cgroups
+from ..kernel import syscalls as sc
+from ..state import ContainerState, Store, proc_start_time
+
+
+def signal_init(st: ContainerState, sig: int) -> None:
+    try:
+        pidfd = os.pidfd_open(st.pid)
+    except ProcessLookupError:
+        raise ContainerNotRunning(st.id) from None
+    try:
+        info = proc_start_time(st.pid)
+        if info is None or info[0] != st.init_start_time:
+            raise ContainerNotRunning(st.id)
+        sc.pidfd_send_signal(pidfd, sig)
+    finally:
+        os.close(pidfd)
+
+
+def signal_all(st: ContainerState, sig: int) -> None:
+    """Every process in the container's cgroup, frozen first so none can fork away."""
+    if not st.cgroup:
+        signal_init(st, sig)
+        return
+    cg = cgroups.from_state(st.cgroup)
+    frozen = False
+    with contextlib.suppress(OSError):
+        cg.freeze()
+        frozen = True
+    try:
+        for pid in cg.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+    finally:
+        if frozen:
+            with contextlib.suppress(OSError):
+                cg.thaw()
+
+
+def shares_host_pidns(st: ContainerState) -> bool:
+    ns = st.config.get("namespaces") or {}
+    return "pid" not in ns
+
+
+async def kill(store: Store, container_id: str, sig: int = signal.SIGTERM,
+               all_processes: bool = False) -> None:
+    with store.lock(container_id):
+        st = store.load(container_id)
+        if st.status == "stopped":
+            raise ContainerNotRunning(container_id)
+        if all_processes or shares_host_pidns(st):
+            signal_all(st, sig)
+        else:
+            signal_init(st, sig)
