@@ -4,4 +4,6 @@ Importing the package is cheap: the CLI commands Docker calls on every
 container must not pay for anyio or trio.
 """
 
-__version__ = "0.1.0"
+from .version import __version__
+
+__all__ = ["__version__"]

@@ -13,9 +13,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import __version__, log
+from . import log
+from .version import __version__
 from .errors import InvalidArgument, RuncgoError
-from .spec import SPEC_VERSION
+from .version import SPEC_VERSION
 from .state import DEFAULT_ROOT, Store
 
 USAGE = """usage: runcgo [global options] COMMAND [options] [arguments]

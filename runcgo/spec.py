@@ -17,7 +17,7 @@ import msgspec
 
 from .errors import ConfigError
 
-SPEC_VERSION = "1.3.0"
+from .version import SPEC_VERSION
 
 
 class _S(msgspec.Struct, rename="camel", omit_defaults=True):

@@ -1,0 +1,247 @@
+"""The lifecycle as a user of runc drives it: create, start, state, kill, delete, run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import Runcgo, runcgo_cmd
+
+
+def proc_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_gone(pid: int, timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while proc_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not proc_alive(pid)
+
+
+def wait_status(rc: Runcgo, cid: str, want: str, timeout: float = 10) -> dict:
+    deadline = time.monotonic() + timeout
+    st = rc.state(cid)
+    while st["status"] != want and time.monotonic() < deadline:
+        time.sleep(0.02)
+        st = rc.state(cid)
+    assert st["status"] == want, st
+    return st
+
+
+def test_create_start_stop_delete(runcgo: Runcgo) -> None:
+    cid, bundle = runcgo.bundle(["sh", "-c", "read x < /dev/null; sleep 0.3"])
+    pidfile = bundle / "init.pid"
+    r = runcgo("create", "--bundle", str(bundle), "--pid-file", str(pidfile), cid)
+    assert r.returncode == 0, r.stderr
+    st = runcgo.state(cid)
+    assert st["status"] == "created"
+    assert st["id"] == cid and st["bundle"] == str(bundle)
+    assert st["ociVersion"] == "1.3.0" and st["created"].endswith("Z")
+    # --pid-file: digits only, no newline, the init's host pid
+    text = pidfile.read_text()
+    assert text.isdigit() and int(text) == st["pid"]
+    assert os.path.exists(f"/proc/{st['pid']}")
+    # The init sits blocked, not yet the user's program.
+    assert os.path.exists(runcgo.root / cid / "exec.fifo")
+    assert oct(os.stat(runcgo.root / cid).st_mode & 0o777) == "0o700"
+    assert oct(os.stat(runcgo.root / cid / "state.json").st_mode & 0o777) == "0o600"
+    r = runcgo("start", cid)
+    assert r.returncode == 0, r.stderr
+    assert runcgo.state(cid)["status"] == "running"
+    assert not os.path.exists(runcgo.root / cid / "exec.fifo")
+    with open(f"/proc/{st['pid']}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[0] in (b"sh", b"sleep")  # the user's program now
+    wait_status(runcgo, cid, "stopped")
+    assert runcgo.state(cid)["pid"] == 0
+    r = runcgo("delete", cid)
+    assert r.returncode == 0, r.stderr
+    assert not (runcgo.root / cid).exists()
+    r = runcgo("state", cid)
+    assert r.returncode != 0 and "does not exist" in r.stderr
+
+
+def test_start_of_running_is_refused(runcgo: Runcgo) -> None:
+    cid, bundle = runcgo.bundle(["sleep", "30"])
+    runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
+    assert runcgo.state(cid)["status"] == "running"
+    r = runcgo("start", cid)
+    assert r.returncode == 1
+    assert "running" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    runcgo("delete", "--force", cid, check=True)
+
+
+def test_run_propagates_exit_code_and_stdio(runcgo: Runcgo) -> None:
+    cid, bundle = runcgo.bundle(["sh", "-c", "read line; echo out:$line; echo err >&2; exit 42"])
+    r = runcgo("run", "--bundle", str(bundle), cid, input="ping\n")
+    assert r.returncode == 42
+    assert r.stdout == "out:ping\n" and r.stderr == "err\n"
+    # run deletes the container afterwards
+    assert runcgo("state", cid).returncode != 0
+
+
+def test_run_exit_code_of_signal_death(runcgo: Runcgo) -> None:
+    cid, bundle = runcgo.bundle(["sh", "-c", "echo up; sleep 30"])
+    proc = subprocess.Popen([*runcgo_cmd(), "--root", str(runcgo.root), "run", "--bundle",
+                             str(bundle), cid], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "up\n"
+        runcgo("kill", cid, "KILL", check=True)
+        assert proc.wait(timeout=10) == 128 + signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def test_run_keep_leaves_stopped_container(runcgo: Runcgo) -> None:
+    cid, bundle = runcgo.bundle(["true"])
+    assert runcgo("run", "--keep", "--bundle", str(bundle), cid).returncode == 0
+    assert runcgo.state(cid)["status"] == "stopped"
+    runcgo("delete", cid, check=True)
+
+
+def test_run_forwards_signals(runcgo: Runcgo, tmp_path) -> None:
+    cid, bundle = runcgo.bundle(
+        ["sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.05; done"])
+    proc = subprocess.Popen([*runcgo_cmd(), "--root", str(runcgo.root), "run", "--bundle",
+                             str(bundle), cid], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "got-term" in out
+    assert proc.returncode == 7
+
+
+@pytest.mark.parametrize("sig", ["KILL", "SIGKILL", "9", "kill"])
+def test_kill_by_name_and_number(runcgo: Runcgo, sig: str) -> None:
+    cid, bundle = runcgo.bundle(["sleep", "30"])
+    runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
+    pid = runcgo.state(cid)["pid"]
+    r = runcgo("kill", cid, sig)
+    assert r.returncode == 0, r.stderr
+    wait_status(runcgo, cid, "stopped")
+    assert wait_gone(pid)
+    runcgo("delete", cid, check=True)
+
+
+def test_kill_default_is_term_and_usr1_reaches_trap(runcgo: Runcgo) -> None:
+    cid, bundle = runcgo.bundle(
+        ["sh", "-c", "trap 'echo usr1 > /tmp/got' USR1; trap 'exit 0' TERM; "
+                     "while true; do sleep 0.05; done"], **{"root.readonly": False})
+    runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
+    runcgo("kill", cid, "USR1", check=True)
+    rootfs = bundle / "rootfs"
+    deadline = time.monotonic() + 5
+    # /tmp is the rootfs's own directory (no tmpfs in the default spec)
+    while not (rootfs / "tmp" / "got").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (rootfs / "tmp" / "got").read_text() == "usr1\n"
+    runcgo("kill", cid, check=True)
+    wait_status(runcgo, cid, "stopped")
+    runcgo("delete", cid, check=True)
+
+
+def test_kill_errors(runcgo: Runcgo) -> None:
+    r = runcgo("kill", "nosuch", "9")
+    assert r.returncode == 1 and "does not exist" in r.stderr
+    cid, bundle = runcgo.bundle(["true"])
+    runcgo("run", "--keep", "--bundle", str(bundle), cid)
+    r = runcgo("kill", cid, "9")
+    assert r.returncode == 1 and "container not running" in r.stderr
+    r = runcgo("kill", cid, "NOPE")
+    assert r.returncode == 1 and "NOPE" in r.stderr
+    runcgo("delete", cid, check=True)
+
+
+def test_delete_force_of_running_and_missing(runcgo: Runcgo) -> None:
+    cid, bundle = runcgo.bundle(["sleep", "30"])
+    runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
+    pid = runcgo.state(cid)["pid"]
+    r = runcgo("delete", cid)
+    assert r.returncode == 1 and "running" in r.stderr
+    r = runcgo("delete", "--force", cid)
+    assert r.returncode == 0, r.stderr
+    assert not (runcgo.root / cid).exists()
+    assert wait_gone(pid)
+    # Docker's shim always follows delete with delete --force: a missing ID is fine.
+    assert runcgo("delete", "--force", cid).returncode == 0
+    r = runcgo("delete", cid)
+    assert r.returncode == 1 and "does not exist" in r.stderr
+
+
+def test_delete_of_created_container(runcgo: Runcgo) -> None:
+    cid, bundle = runcgo.bundle(["true"])
+    runcgo("create", "--bundle", str(bundle), cid, check=True)
+    pid = runcgo.state(cid)["pid"]
+    assert runcgo("delete", cid).returncode == 0
+    assert wait_gone(pid)
+    assert not (runcgo.root / cid).exists()
+
+
+def test_two_containers_at_once_and_list(runcgo: Runcgo) -> None:
+    a, ba = runcgo.bundle(["sleep", "30"])
+    b, bb = runcgo.bundle(["sleep", "30"])
+    runcgo("run", "-d", "--bundle", str(ba), a, check=True)
+    runcgo("run", "-d", "--bundle", str(bb), b, check=True)
+    sa, sb = runcgo.state(a), runcgo.state(b)
+    assert sa["pid"] != sb["pid"]
+    # distinct pid namespaces
+    assert os.readlink(f"/proc/{sa['pid']}/ns/pid") != os.readlink(f"/proc/{sb['pid']}/ns/pid")
+    listing = json.loads(runcgo("list", "--format", "json", check=True).stdout)
+    assert {c["id"] for c in listing} == {a, b}
+    assert all(c["status"] == "running" for c in listing)
+    quiet = runcgo("list", "-q", check=True).stdout.split()
+    assert sorted(quiet) == sorted([a, b])
+    table = runcgo("list", check=True).stdout.splitlines()
+    assert table[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    runcgo("delete", "-f", a, check=True)
+    runcgo("delete", "-f", b, check=True)
+
+
+def test_pid_namespace_and_pid1(runcgo: Runcgo) -> None:
+    cid, bundle = runcgo.bundle(["sh", "-c", "echo $$; ps -o pid,comm"])
+    r = runcgo("run", "--bundle", str(bundle), cid)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    assert lines[0] == "1"
+    pids = sorted(int(ln.split()[0]) for ln in lines[2:] if ln.strip())
+    assert pids == [1]  # busybox sh execs its last command: ps is PID 1, alone
+
+
+def test_host_sees_nested_pid_namespace(runcgo: Runcgo) -> None:
+    cid, bundle = runcgo.bundle(["sleep", "30"])
+    runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
+    pid = runcgo.state(cid)["pid"]
+    with open(f"/proc/{pid}/status") as f:
+        nspid = next(ln for ln in f if ln.startswith("NSpid:")).split()[1:]
+    assert nspid == [str(pid), "1"]
+    assert os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
+    runcgo("delete", "-f", cid, check=True)
+
+
+def test_version_shape() -> None:
+    r = subprocess.run([*runcgo_cmd(), "--version"], capture_output=True, text=True)
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0
+    assert lines[0].startswith("runcgo version ")
+    assert lines[1].startswith("commit: ")
+    assert lines[2] == "spec: 1.3.0"
