@@ -28,12 +28,9 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import logging
 
 from ..errors import ConfigError
 from ..spec import LinuxCapabilities
-
-log = logging.getLogger(__name__)
 
 #: Index = capability number (linux/capability.h).  41 names, 0..40.
 CAP_NAMES: tuple[str, ...] = (
@@ -238,7 +235,10 @@ def apply_sets(caps: LinuxCapabilities | None) -> None:
         if not amb >> n & 1:
             continue
         if not (prm >> n & 1 and inh >> n & 1):
-            log.warning("ambient %s skipped: not both permitted and inheritable", CAP_NAMES[n])
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "ambient %s skipped: not both permitted and inheritable", CAP_NAMES[n])
             continue
         if _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, n, 0, 0) < 0:
             raise OSError(ctypes.get_errno(), f"raise ambient {CAP_NAMES[n]}")

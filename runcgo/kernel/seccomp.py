@@ -31,13 +31,9 @@ load(), and the parent calls ``Prepared.close()`` after forking.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import logging
 import os
-import platform
-import socket
 import stat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -46,7 +42,13 @@ from ..spec import LinuxSeccomp
 from . import seccomp_bpf as bpf
 from .seccomp_actions import ACTIONS, ARCHES, FLAGS, OPS, WITH_ERRNO
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import socket
+
+try:  # the builtin module: hashlib would load OpenSSL (~2.5 ms) on every create
+    from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover
+    from hashlib import sha256
 
 CACHE_ENV = "RUNCGO_SECCOMP_CACHE"
 DEFAULT_CACHE = "/run/runcgo/seccomp-cache"
@@ -172,10 +174,10 @@ def load_flags(profile: LinuxSeccomp, notify: bool) -> int:
     for name in profile.flags or ():
         value = FLAGS[name]
         if value == bpf.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV and not notify:
-            log.debug("seccomp: %s without a notify rule has no effect, ignored", name)
+            _debug("seccomp: %s without a notify rule has no effect, ignored", name)
             continue
         if not _supported(value):
-            log.debug("seccomp: flag %s not supported by the running kernel, ignored", name)
+            _debug("seccomp: flag %s not supported by the running kernel, ignored", name)
             continue
         flags |= value
     if notify:
@@ -219,11 +221,11 @@ def cache_key(profile: LinuxSeccomp) -> str:
     """sha256 over what shapes the program (flags and listener are applied at load)."""
     shape = msgspec.structs.replace(profile, flags=None, listener_path=None,
                                     listener_metadata=None)
-    h = hashlib.sha256(_FORMAT)
-    for part in (msgspec.json.encode(shape), platform.machine().encode(),
+    h = sha256(_FORMAT)
+    for part in (msgspec.json.encode(shape), os.uname().machine.encode(),
                  _libseccomp_version().encode()):
         h.update(b"\0" + part)
-    return h.hexdigest()
+    return str(h.hexdigest())
 
 
 def _trusted_dir(path: str, create: bool) -> bool:
@@ -253,8 +255,8 @@ def cache_read(directory: str, key: str) -> bytes | None:
     finally:
         os.close(fd)
     program, digest = data[:-_SUM], data[-_SUM:]
-    if len(data) <= _SUM or hashlib.sha256(program).digest() != digest:
-        log.debug("seccomp: cache entry %s is corrupt, ignored", key)
+    if len(data) <= _SUM or sha256(program).digest() != digest:
+        _debug("seccomp: cache entry %s is corrupt, ignored", key)
         return None
     return program
 
@@ -262,7 +264,7 @@ def cache_read(directory: str, key: str) -> bytes | None:
 def cache_write(directory: str, key: str, program: bytes) -> None:
     """Atomic (write + rename); failure only costs the next create a compile."""
     if not _trusted_dir(directory, create=True):
-        log.debug("seccomp: cache dir %s unusable", directory)
+        _debug("seccomp: cache dir %s unusable", directory)
         return
     final = os.path.join(directory, key + ".bpf")
     tmp = f"{final}.{os.getpid()}.tmp"
@@ -270,12 +272,12 @@ def cache_write(directory: str, key: str, program: bytes) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600)
         try:
-            os.write(fd, program + hashlib.sha256(program).digest())
+            os.write(fd, program + sha256(program).digest())
         finally:
             os.close(fd)
         os.rename(tmp, final)
     except OSError as exc:
-        log.debug("seccomp: cannot write cache entry %s: %s", final, exc)
+        _debug("seccomp: cannot write cache entry %s: %s", final, exc)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
 
@@ -335,6 +337,13 @@ def load(prepared: Prepared, state_json: bytes | None = None) -> None:
         os.close(listener)
         sock.close()
         prepared.listener_sock = None
+
+
+def _debug(msg: str, *args: object) -> None:
+    """Debug log without importing logging on the common path (it costs ~5 ms)."""
+    import logging
+
+    logging.getLogger(__name__).debug(msg, *args)
 
 
 def describe(prepared: Prepared) -> dict[str, Any]:

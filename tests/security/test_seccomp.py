@@ -378,3 +378,14 @@ def test_notify_reaches_agent(seccomp_cache: Path, tmp_path: Path) -> None:
 def test_kernel_flag_probe() -> None:
     assert flag_supported(1)          # TSYNC exists since 3.17
     assert not flag_supported(1 << 20)
+
+
+def test_security_modules_are_cheap_to_import() -> None:
+    code = ("import sys; import runcgo.kernel.seccomp, runcgo.kernel.capabilities,"
+            " runcgo.kernel.procattrs;"
+            "print(sorted(m for m in ('pyseccomp', 'prctl', 'logging', 'hashlib', 'socket')"
+            " if m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=False, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stderr
