@@ -168,6 +168,16 @@ def _init(sock: socket.socket, plan: InitPlan) -> NoReturn:
         except OSError as exc:
             if exc.errno not in (38, 13):  # ENOSYS; EACCES in some user namespaces
                 raise
+    env = process.build_env(proc.env, proc.user.uid)
+    assert proc.args
+    keep = {0, 1, 2, *range(3, 3 + plan.preserve_fds)}
+    process.close_fds_except(keep)
+    if proc.no_new_privileges:
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    elif plan.seccomp is not None:
+        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while
+        # we still have it (the profile must then allow capset/setresuid...).
+        seccomp.load(plan.seccomp, state_json or None)
     capabilities.apply_bounding(proc.capabilities)
     capabilities.keep_caps_for_user_switch()
     process.switch_user(proc.user)
@@ -176,16 +186,7 @@ def _init(sock: socket.socket, plan: InitPlan) -> NoReturn:
         os.chdir(proc.cwd)
     except OSError as exc:
         raise OSError(exc.errno, f'chdir to cwd ("{proc.cwd}") set in config.json') from None
-    env = process.build_env(proc.env, proc.user.uid)
-    assert proc.args
     exe = process.find_executable(proc.args[0], env, proc.cwd)
-    if proc.no_new_privileges:
-        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-    elif plan.seccomp is not None:
-        # Without no_new_privs loading a filter needs CAP_SYS_ADMIN: do it while we have it.
-        seccomp.load(plan.seccomp, state_json or None)
-    keep = {0, 1, 2, *range(3, 3 + plan.preserve_fds)}
-    process.close_fds_except(keep)
     S.send(sock, {"type": "ready"})
     sock.close()
     if fifo_fd >= 0:

@@ -118,9 +118,16 @@ def _check_exec(path: str, arg0: str) -> None:
 
 
 def close_fds_except(keep: set[int]) -> None:
-    """Mark every fd not in ``keep`` close-on-exec (no host fd reaches the container)."""
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
+    """Mark every fd not in ``keep`` close-on-exec (no host fd reaches the container).
+
+    Close-on-exec rather than close: the runtime's own fds (sync socket, exec
+    FIFO, a seccomp listener socket) are still needed until exec.
+    """
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except FileNotFoundError:  # no /proc in this rootfs: walk the whole fd table
+        fds = list(range(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
+    for fd in fds:
         if fd in keep:
             continue
         with contextlib.suppress(OSError):

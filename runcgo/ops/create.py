@@ -12,9 +12,12 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from .. import log
 from .. import spec as S
 from ..errors import ConfigError, SetupError
 from ..kernel import capabilities, cgroups, preexec, rootfs, seccomp, sync
@@ -63,6 +66,7 @@ def build_plan(container_id: str, spec: S.Spec, bundle: str, opts: CreateOptions
             in_userns="user" in ns, cgroupns="cgroup" in ns,
             mount_cgroup=cg.mount_in_container if cg is not None else None)
     hooks = spec.hooks
+    notify = prepared_seccomp is not None and prepared_seccomp.notify
     return preexec.InitPlan(
         container_id=container_id, rootfs_path=rootfs_path, process=spec.process,
         namespaces=ns, rootfs=rplan, hostname=spec.hostname, domainname=spec.domainname,
@@ -70,8 +74,34 @@ def build_plan(container_id: str, spec: S.Spec, bundle: str, opts: CreateOptions
         readonly_paths=list(linux.readonly_paths or ()),
         time_offsets={k: (v.secs, v.nanosecs) for k, v in (linux.time_offsets or {}).items()},
         exec_fifo=exec_fifo, preserve_fds=opts.preserve_fds, no_new_keyring=opts.no_new_keyring,
-        runtime_hooks=bool(hooks and (hooks.prestart or hooks.create_runtime)), hooks=hooks,
-        seccomp=prepared_seccomp)
+        # The hooks round trip also hands the init its state JSON (host pid),
+        # which a seccomp notify agent must receive with the listener fd.
+        runtime_hooks=bool(hooks and (hooks.prestart or hooks.create_runtime)) or notify,
+        hooks=hooks, seccomp=prepared_seccomp, procattrs=procattr_steps(spec))
+
+
+def procattr_steps(spec: S.Spec) -> list[Callable[[], None]]:
+    """Validate personality/scheduler/ioPriority/memoryPolicy now; apply them in the init."""
+    from ..kernel import procattrs as A
+
+    assert spec.process is not None
+    linux = spec.linux or S.Linux()
+    steps: list[Callable[[], None]] = []
+    if linux.personality:
+        A.check_personality(linux.personality)
+        steps.append(partial(A.apply_personality, linux.personality))
+    if spec.process.scheduler:
+        A.check_scheduler(spec.process.scheduler)
+        steps.append(partial(A.apply_scheduler, spec.process.scheduler))
+    if spec.process.io_priority:
+        A.check_io_priority(spec.process.io_priority)
+        steps.append(partial(A.apply_io_priority, spec.process.io_priority))
+    if linux.memory_policy:
+        A.check_memory_policy(linux.memory_policy)
+        steps.append(partial(A.apply_memory_policy, linux.memory_policy))
+    if linux.intel_rdt is not None and not os.path.isdir("/sys/fs/resctrl/info"):
+        raise ConfigError("this host has no resctrl filesystem (Intel RDT)", "$.linux.intelRdt")
+    return steps
 
 
 def check_no_mountns(spec: S.Spec) -> None:
@@ -116,9 +146,9 @@ async def create(store: Store, container_id: str, opts: CreateOptions) -> Contai
     spec = S.load_config(bundle)
     assert spec.process is not None
     check_no_mountns(spec)
-    capabilities.check(spec.process.capabilities)
+    for warning in capabilities.check(spec.process.capabilities):
+        log.warning(warning)
     linux = spec.linux or S.Linux()
-    prepared = seccomp.prepare(linux.seccomp)
     if spec.process.terminal and not opts.console_socket:
         raise ConfigError("cannot allocate a terminal without --console-socket "
                           "(use `runcgo run` for a foreground terminal)", "$.process.terminal")
@@ -126,7 +156,13 @@ async def create(store: Store, container_id: str, opts: CreateOptions) -> Contai
         from ..errors import ContainerExists
 
         raise ContainerExists(container_id)
-    cdir = store.make_dir(container_id)
+    prepared = seccomp.prepare(linux.seccomp)
+    try:
+        cdir = store.make_dir(container_id)
+    except BaseException:
+        if prepared is not None:
+            prepared.close()
+        raise
     fifo = os.path.join(cdir, EXEC_FIFO)
     cg: cgroups.CgroupManager | None = None
     procs = {"setup": 0, "init": 0}
@@ -150,6 +186,8 @@ async def create(store: Store, container_id: str, opts: CreateOptions) -> Contai
         procs["setup"] = pid
         child_sock.close()
         child_sock = None
+        if prepared is not None:
+            prepared.close()  # the listener socket now lives in the child only
         cg.apply(pid)
         cg.set(linux.resources)
         sync.send(parent_sock, {"type": "go"})
@@ -164,6 +202,8 @@ async def create(store: Store, container_id: str, opts: CreateOptions) -> Contai
             write_pid_file(opts.pid_file, init_pid)
         return st
     except BaseException:
+        if prepared is not None:
+            prepared.close()
         init_pid, setup_pid = procs["init"], procs["setup"]
         if init_pid:
             with contextlib.suppress(ProcessLookupError):
