@@ -145,23 +145,22 @@ def _init(sock: socket.socket, plan: InitPlan) -> NoReturn:
         hooks.run_hooks("createContainer", plan.hooks.create_container, state_json)
     fifo_fd = -1
     if plan.exec_fifo:
-        fifo_fd = os.open(plan.exec_fifo, os.O_PATH | os.O_CLOEXEC)
+        # Opened read-write while we are still root and can see the state dir:
+        # ``start`` writes one byte into it, and our blocking read returns.
+        fifo_fd = os.open(plan.exec_fifo, os.O_RDWR | os.O_CLOEXEC)
+    proc = plan.process
     if plan.rootfs is not None:
         rootfs.enter(plan.rootfs)
+        _make_cwd(proc.cwd)  # before / may become read-only
         rootfs.finish(plan.rootfs, plan.masked_paths, plan.readonly_paths, plan.sysctl)
     else:
         os.chroot(plan.rootfs_path)
         os.chdir("/")
-    proc = plan.process
+        _make_cwd(proc.cwd)
     for apply in plan.procattrs:
         apply()
     process.set_oom_score_adj(proc.oom_score_adj)
     process.set_rlimits(proc.rlimits)
-    if not os.path.isdir(proc.cwd):
-        try:
-            os.makedirs(proc.cwd, 0o755, exist_ok=True)
-        except OSError as exc:
-            raise OSError(exc.errno, f"create cwd {proc.cwd}") from None
     if not plan.no_new_keyring:
         try:
             sc.join_session_keyring(f"_ses.{plan.container_id}"[:255])
@@ -203,9 +202,20 @@ def _init(sock: socket.socket, plan: InitPlan) -> NoReturn:
     os._exit(127)
 
 
+def _make_cwd(cwd: str) -> None:
+    if not os.path.isdir(cwd):
+        try:
+            os.makedirs(cwd, 0o755, exist_ok=True)
+        except OSError as exc:
+            raise OSError(exc.errno, f"create cwd {cwd}") from None
+
+
 def _wait_for_start(fifo_fd: int) -> None:
-    """Block until ``start`` opens the FIFO for reading, then signal it with a byte."""
-    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
-    os.write(fd, b"0")
-    os.close(fd)
+    """Block until ``start`` writes its byte into the exec FIFO.
+
+    The FIFO was opened before the uid switch: reopening it through
+    /proc/self/fd would fail for a non-root user of a non-dumpable process.
+    """
+    while not os.read(fifo_fd, 1):
+        pass
     os.close(fifo_fd)

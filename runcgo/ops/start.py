@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import select
 
 from ..errors import InvalidState, SetupError
 from ..spec import Hooks, decode
@@ -38,30 +38,18 @@ async def start(store: Store, container_id: str) -> ContainerState:
 
 
 def _release(fifo: str, pid: int) -> None:
-    """Open the FIFO for reading (which unblocks the init) and read its byte.
+    """Write the byte the init is blocked reading from the exec FIFO.
 
-    Non-blocking open plus a pidfd in the same poll: if the init died we must
-    not hang on a FIFO that will never get a writer.
+    The init holds the FIFO open for reading; if it died there is no reader
+    and the non-blocking open fails with ENXIO instead of hanging.
     """
-    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        os.close(fd)
-        raise SetupError("start", fifo, 0, "container init is gone") from None
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise SetupError("start", fifo, 0, "container init exited before start") from None
+        raise
     try:
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        poller.register(pidfd, select.POLLIN)
-        while True:
-            for ready_fd, _ev in poller.poll():
-                if ready_fd == fd:
-                    data = os.read(fd, 1)
-                    if data:
-                        return
-                    poller.unregister(fd)
-                else:
-                    raise SetupError("start", fifo, 0, "container init exited before start")
+        os.write(fd, b"0")
     finally:
-        os.close(pidfd)
         os.close(fd)
