@@ -59,7 +59,8 @@ def new_manager(container_id: str, cgroups_path: str | None, *,
     if systemd:
         from .systemd import new_systemd
 
-        return new_systemd(container_id, cgroups_path)
+        manager: CgroupManager = new_systemd(container_id, cgroups_path)
+        return manager
     hs = hierarchies()
     path = cgroups_path or container_id
     if mode(hs) == "v2":
@@ -81,7 +82,8 @@ def from_state(d: dict[str, Any]) -> CgroupManager:
     if driver == "systemd":
         from .systemd import from_state_systemd
 
-        return from_state_systemd(d)
+        systemd_manager: CgroupManager = from_state_systemd(d)
+        return systemd_manager
     from .v1 import from_state_v1
 
     return from_state_v1(d)
