@@ -131,6 +131,14 @@ def mkdir_p(path: str, created: list[str]) -> list[str]:
     return made
 
 
+def _has_subdirs(path: str) -> bool:
+    try:
+        with os.scandir(path) as it:
+            return any(e.is_dir(follow_symlinks=False) for e in it)
+    except OSError:
+        return False
+
+
 def rmdir_created(created: Sequence[str], timeout: float = 2.0) -> None:
     """Remove the directories we made, deepest first.
 
@@ -140,6 +148,11 @@ def rmdir_created(created: Sequence[str], timeout: float = 2.0) -> None:
     """
     deadline = time.monotonic() + timeout
     for p in sorted(set(created), key=lambda s: s.count("/"), reverse=True):
+        if _has_subdirs(p):
+            # Someone else made a sub-cgroup in it (a shared prefix, a nested
+            # runtime): not ours to remove.  (cgroupfs says EBUSY, not ENOTEMPTY.)
+            log.info("cgroup %s kept: it has child cgroups", p)
+            continue
         while True:
             try:
                 os.rmdir(p)

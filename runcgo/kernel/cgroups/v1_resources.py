@@ -165,8 +165,8 @@ def set_blkio(d: Dir, r: LinuxResources) -> None:
         write_file(path, "blkio.leaf_weight", b.leaf_weight, "blockIO.leafWeight")
     for wd in b.weight_device or ():
         if wd.weight:
-            write_file(path, wfile + "_device" if wfile == "blkio.weight" else wfile,
-                       f"{wd.major}:{wd.minor} {wd.weight}", "blockIO.weightDevice")
+            write_file(path, wfile + "_device", f"{wd.major}:{wd.minor} {wd.weight}",
+                       "blockIO.weightDevice")
         if wd.leaf_weight:
             write_file(path, "blkio.leaf_weight_device", f"{wd.major}:{wd.minor} {wd.leaf_weight}",
                        "blockIO.weightDevice.leafWeight")
