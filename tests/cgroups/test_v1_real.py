@@ -396,3 +396,18 @@ def test_cgroup_mount_in_private_namespace(make_cgroup: MakeCg, tmp_path: Any,
     assert out["top"] == (errno.EROFS if readonly else 0)
     # Nothing leaked into our namespace.
     assert os.listdir(target) == []
+
+
+def test_kill_all_signals_every_process(make_cgroup: MakeCg, procs: Procs) -> None:
+    m = make_cgroup()
+    ps_ = [procs.gated(BUSYBOX_SLEEP, "sleep", "60") for _ in range(3)]
+    for p in ps_:
+        m.apply(p.pid)
+        procs.release(p)
+    m.kill_all(9)
+    assert [p.wait(timeout=5) for p in ps_] == [-9, -9, -9]
+    assert m.freezer_state() == "thawed"
+    deadline = time.monotonic() + 5
+    while m.pids() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert m.pids() == []
