@@ -5,31 +5,90 @@ INTERFACE CONTRACT (used by ops/ and kernel/preexec; keep it stable):
     new_manager(container_id, cgroups_path, *, systemd=False) -> CgroupManager
     from_state(d: dict) -> CgroupManager            # rebuild from state.json's "cgroup"
     freezer_state(d: dict) -> str                   # "frozen" | "thawed" (cheap)
+    detect() -> str                                 # "v1" | "hybrid" | "v2"
 
     class CgroupManager:
+        driver: str; path: str
         def create(self) -> None                    # make the directories (parent side)
         def apply(self, pid: int) -> None           # move pid in (before it runs user code)
-        def set(self, resources: LinuxResources | None) -> None
+        def set(self, resources: LinuxResources | None, *,
+                devices: Sequence[LinuxDevice] | None = None) -> None
+            # zero/absent fields are left unchanged.  ``devices`` (create only:
+            # pass spec.linux.devices, or [] ) adds runc's always-allowed device
+            # rules and the container's own device nodes to resources.devices;
+            # leave it None on ``update``.
         def destroy(self) -> None                   # remove only what we created
         def freeze(self) -> None; def thaw(self) -> None
-        def pids(self) -> list[int]
-        def stats(self) -> dict
+        def freezer_state(self) -> str              # "frozen" | "thawed"
+        def kill_all(self, sig: int) -> None        # freeze, signal every pid, thaw
+        def pids(self) -> list[int]                 # recursive, sorted
+        def stats(self) -> dict                     # runc's events --stats "data" shape
+        def exists(self) -> bool
+        def memory_dir(self) -> str | None          # for OOM notifications (oom.py)
         def to_state(self) -> dict                  # JSON-serialisable
         def mount_in_container(self, target: str, readonly: bool, flags: int,
                                cgroupns: bool) -> None   # the `cgroup` mount type
 
-This first version is the minimal v1/hybrid driver the foundation needs; the
-cgroups work replaces it with the full drivers.
+``cgroups_path`` follows runc: absolute = below each hierarchy's root;
+relative = below the runtime's own cgroup (v1) or its parent (v2); None =
+relative ``<container_id>``.  With ``systemd=True`` it is ``slice:prefix:name``
+(default ``system.slice:runc:<id>``), and the scope is made over D-Bus.
+Errors are :class:`CgroupError` (a RuncgoError) with a message naming the
+resource or path.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .base import CgroupManager, from_state, new_manager
+from .base import CgroupError, CgroupManager
+from .paths import hierarchies, mode
 
-__all__ = ["CgroupManager", "freezer_state", "from_state", "new_manager"]
+__all__ = ["CgroupError", "CgroupManager", "detect", "freezer_state", "from_state",
+           "new_manager"]
+
+
+def detect() -> str:
+    """The host's cgroup layout: ``v1``, ``hybrid`` or ``v2``."""
+    return mode()
+
+
+def new_manager(container_id: str, cgroups_path: str | None, *,
+                systemd: bool = False) -> CgroupManager:
+    """The manager for a new container, with the driver the host calls for."""
+    if systemd:
+        from .systemd import new_systemd
+
+        manager: CgroupManager = new_systemd(container_id, cgroups_path)
+        return manager
+    hs = hierarchies()
+    path = cgroups_path or container_id
+    if mode(hs) == "v2":
+        from .v2 import new_v2
+
+        return new_v2(path, hs)
+    from .v1 import new_v1
+
+    return new_v1(container_id, path, hs)
+
+
+def from_state(d: dict[str, Any]) -> CgroupManager:
+    """Rebuild the manager recorded by ``to_state`` (driver modules load lazily)."""
+    driver = d.get("driver", "v1")
+    if driver == "v2":
+        from .v2 import from_state_v2
+
+        return from_state_v2(d)
+    if driver == "systemd":
+        from .systemd import from_state_systemd
+
+        systemd_manager: CgroupManager = from_state_systemd(d)
+        return systemd_manager
+    from .v1 import from_state_v1
+
+    return from_state_v1(d)
 
 
 def freezer_state(d: dict[str, Any]) -> str:
+    """"frozen" or "thawed", straight from the recorded state (used by ``state``)."""
     return from_state(d).freezer_state()

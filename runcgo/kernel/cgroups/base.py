@@ -1,162 +1,243 @@
-"""Minimal cgroup v1/hybrid driver: directories, membership, freezer, removal.
+"""What every cgroup driver shares: the manager interface, the error type and
+the small file helpers.
 
-Placeholder for the full drivers of the cgroups work; it honours no resource
-limits yet (``set`` only accepts an absent/empty resources object or ones it
-can ignore).
+cgroup files are pseudo-files: they must be opened without O_CREAT (a typo in
+a file name must not silently create a regular file in a fake tree, and on
+cgroupfs it fails anyway) and written in a single write(2), because the
+kernel parses each write separately.  Errors name the OCI resource, not just
+the file, so the user learns *what* the host cannot honour.
 """
 
 from __future__ import annotations
 
-import contextlib
+import abc
+import errno
+import logging
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from ...spec import LinuxResources
+from ...errors import RuncgoError
+from ...spec import LinuxDevice, LinuxResources
+
+log = logging.getLogger("runcgo.cgroups")
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
-def _v1_hierarchies() -> dict[str, str]:
-    """controller name -> mount point, for v1 hierarchies (and ``unified``)."""
-    found: dict[str, str] = {}
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fields = left.split()
-            mnt = fields[4]
-            fstype, _src, opts = (right.split() + ["", ""])[:3]
-            if not mnt.startswith(CGROUP_ROOT + "/"):
-                continue
-            if fstype == "cgroup":
-                for opt in opts.split(","):
-                    if opt in ("rw", "ro") or opt.startswith("release_agent") or "=" in opt and not opt.startswith("name="):
-                        continue
-                    if opt in ("nosuid", "nodev", "noexec", "relatime", "clone_children", "noprefix", "xattr", "cpuset_v2_mode"):
-                        continue
-                    found[opt] = mnt
-            elif fstype == "cgroup2":
-                found["unified"] = mnt
-    return found
+class CgroupError(RuncgoError):
+    """A cgroup operation failed; the message names the resource or path."""
 
 
-class CgroupManager:
-    def __init__(self, path: str, dirs: dict[str, str], created: list[str] | None = None) -> None:
-        self.path = path
-        self.dirs = dirs
-        self.created = created or []
+def write_file(dirpath: str, name: str, value: str | int, resource: str = "") -> None:
+    """Write ``value`` to the cgroup file ``dirpath/name`` in one write(2)."""
+    path = os.path.join(dirpath, name)
+    data = str(value).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_TRUNC)
+    except FileNotFoundError:
+        what = f"{resource}: " if resource else ""
+        raise CgroupError(f"{what}{path} does not exist (controller not available on this "
+                          "host?)") from None
+    except OSError as e:
+        raise CgroupError(f"open {path}: {os.strerror(e.errno or 0).lower()}") from e
+    try:
+        os.write(fd, data)
+    except OSError as e:
+        what = f"{resource}: " if resource else ""
+        raise CgroupError(f"{what}write {data.decode()!r} to {path}: "
+                          f"{os.strerror(e.errno or 0).lower()}") from e
+    finally:
+        os.close(fd)
 
-    def create(self) -> None:
-        for d in self.dirs.values():
-            # Record every level we make so destroy() removes exactly those.
-            parts = []
-            cur = d
-            while not os.path.isdir(cur):
-                parts.append(cur)
-                cur = os.path.dirname(cur)
-            for p in reversed(parts):
-                os.mkdir(p)
-                self.created.append(p)
-                if os.path.exists(os.path.join(p, "cpuset.cpus")):
-                    # A new v1 cpuset is empty and refuses tasks until it inherits.
-                    for f in ("cpuset.cpus", "cpuset.mems"):
-                        with open(os.path.join(os.path.dirname(p), f)) as src:
-                            value = src.read().strip()
-                        with open(os.path.join(p, f), "w") as dst:
-                            dst.write(value)
 
-    def apply(self, pid: int) -> None:
-        for d in self.dirs.values():
-            path = os.path.join(d, "cgroup.procs")
+def read_file(dirpath: str, name: str) -> str:
+    """The stripped content of ``dirpath/name`` (raises OSError if absent)."""
+    with open(os.path.join(dirpath, name)) as f:
+        return f.read().strip()
+
+
+def read_int(dirpath: str, name: str, default: int = 0) -> int:
+    """An integer file; ``max`` reads as -1 (unlimited), absent as ``default``."""
+    try:
+        s = read_file(dirpath, name)
+    except OSError:
+        return default
+    if s == "max":
+        return -1
+    try:
+        return int(s.split()[0]) if s else default
+    except ValueError:
+        return default
+
+
+def read_keyed(dirpath: str, name: str) -> dict[str, int]:
+    """A flat-keyed file (``key value`` per line) such as memory.stat."""
+    out: dict[str, int] = {}
+    try:
+        text = read_file(dirpath, name)
+    except OSError:
+        return out
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
             try:
-                with open(path, "w") as f:
-                    f.write(str(pid))
-            except OSError as exc:
-                raise OSError(exc.errno, f"add pid {pid} to {path}") from None
+                out[parts[0]] = int(parts[1])
+            except ValueError:
+                continue
+    return out
 
-    def set(self, resources: LinuxResources | None) -> None:
-        del resources  # the full drivers apply limits
 
-    def pids(self) -> list[int]:
-        d = self.dirs.get("pids") or self.dirs.get("memory") or next(iter(self.dirs.values()), "")
+def has_file(dirpath: str, name: str) -> bool:
+    return os.path.exists(os.path.join(dirpath, name))
+
+
+def read_procs(dirpath: str, recursive: bool = True) -> list[int]:
+    """Pids in a cgroup directory and (by default) all its descendants."""
+    pids: list[int] = []
+    for top, _dirs, files in os.walk(dirpath) if recursive else [(dirpath, [], ["cgroup.procs"])]:
+        if "cgroup.procs" not in files:
+            continue
         try:
-            with open(os.path.join(d, "cgroup.procs")) as f:
-                return [int(x) for x in f.read().split()]
-        except FileNotFoundError:
-            return []
+            with open(os.path.join(top, "cgroup.procs")) as f:
+                pids.extend(int(x) for x in f.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return sorted(set(pids))
 
-    def freeze(self) -> None:
-        self._freezer("FROZEN")
 
-    def thaw(self) -> None:
-        self._freezer("THAWED")
-
-    def _freezer(self, value: str) -> None:
-        d = self.dirs.get("freezer")
-        if not d:
-            raise OSError(0, "no freezer cgroup")
-        with open(os.path.join(d, "freezer.state"), "w") as f:
-            f.write(value)
-        for _ in range(1000):
-            if self._read_freezer() == value:
-                return
-            time.sleep(0.001)
-
-    def _read_freezer(self) -> str:
-        d = self.dirs.get("freezer")
-        if not d:
-            return "THAWED"
+def mkdir_p(path: str, created: list[str]) -> list[str]:
+    """Create ``path`` and missing parents; return (and record) the ones we made."""
+    todo: list[str] = []
+    cur = path
+    while not os.path.isdir(cur):
+        todo.append(cur)
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            break
+        cur = parent
+    made: list[str] = []
+    for p in reversed(todo):
         try:
-            with open(os.path.join(d, "freezer.state")) as f:
-                return f.read().strip()
-        except FileNotFoundError:
-            return "THAWED"
+            os.mkdir(p, 0o755)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise CgroupError(f"mkdir {p}: {os.strerror(e.errno or 0).lower()}") from e
+        made.append(p)
+        if p not in created:
+            created.append(p)
+    return made
 
-    def freezer_state(self) -> str:
-        return "frozen" if self._read_freezer() == "FROZEN" else "thawed"
 
-    def stats(self) -> dict[str, Any]:
-        return {}
+def _has_subdirs(path: str) -> bool:
+    try:
+        with os.scandir(path) as it:
+            return any(e.is_dir(follow_symlinks=False) for e in it)
+    except OSError:
+        return False
 
-    def destroy(self) -> None:
-        for p in sorted(self.created, key=len, reverse=True):
-            for _ in range(50):
-                try:
-                    os.rmdir(p)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
+
+def rmdir_created(created: Sequence[str], timeout: float = 2.0) -> None:
+    """Remove the directories we made, deepest first.
+
+    rmdir of a cgroup fails with EBUSY while it still has tasks; right after
+    the last process exits the kernel may need a moment to notice, so retry
+    briefly before reporting the cgroup as busy.
+    """
+    deadline = time.monotonic() + timeout
+    for p in sorted(set(created), key=lambda s: s.count("/"), reverse=True):
+        if _has_subdirs(p):
+            # Someone else made a sub-cgroup in it (a shared prefix, a nested
+            # runtime): not ours to remove.  (cgroupfs says EBUSY, not ENOTEMPTY.)
+            log.info("cgroup %s kept: it has child cgroups", p)
+            continue
+        while True:
+            try:
+                os.rmdir(p)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as e:
+                if e.errno in (errno.EBUSY, errno.EAGAIN) and time.monotonic() < deadline:
                     time.sleep(0.01)
-
-    def to_state(self) -> dict[str, Any]:
-        return {"driver": "v1", "path": self.path, "dirs": self.dirs, "created": self.created}
-
-    def mount_in_container(self, target: str, readonly: bool, flags: int, cgroupns: bool) -> None:
-        from .. import syscalls as sc
-
-        sc.mount("tmpfs", target, "tmpfs", flags & ~sc.MS_RDONLY, "mode=755")
-        for ctrl, d in self.dirs.items():
-            name = ctrl.removeprefix("name=")
-            sub = os.path.join(target, name)
-            os.mkdir(sub, 0o755)
-            sc.mount(d, sub, None, sc.MS_BIND | sc.MS_REC)
-            if readonly:
-                sc.mount(None, sub, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | flags)
-        if readonly:
-            sc.mount(None, target, None, sc.MS_REMOUNT | sc.MS_RDONLY | flags, "mode=755")
+                    continue
+                if e.errno == errno.ENOTEMPTY:
+                    # Someone else made a sub-cgroup in it; not ours to remove.
+                    log.warning("cgroup %s not removed: it has child cgroups", p)
+                    break
+                raise CgroupError(f"remove cgroup {p}: {os.strerror(e.errno or 0).lower()}") from e
 
 
-def new_manager(container_id: str, cgroups_path: str | None, *, systemd: bool = False) -> CgroupManager:
-    del systemd
-    path = cgroups_path or f"/{container_id}"
-    if not path.startswith("/"):
-        path = "/" + path
-    dirs = {ctrl: os.path.join(mnt, path.lstrip("/")) for ctrl, mnt in _v1_hierarchies().items()}
-    return CgroupManager(path, dirs)
+class CgroupManager(abc.ABC):
+    """One container's cgroup(s).  See the package docstring for the contract."""
 
+    driver: str = ""
+    path: str = ""
 
-def from_state(d: dict[str, Any]) -> CgroupManager:
-    return CgroupManager(d["path"], d["dirs"], d.get("created"))
+    @abc.abstractmethod
+    def create(self) -> None: ...
 
+    @abc.abstractmethod
+    def apply(self, pid: int) -> None: ...
 
+    @abc.abstractmethod
+    def set(self, resources: LinuxResources | None, *,
+            devices: Sequence[LinuxDevice] | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def destroy(self) -> None: ...
+
+    @abc.abstractmethod
+    def freeze(self) -> None: ...
+
+    @abc.abstractmethod
+    def thaw(self) -> None: ...
+
+    @abc.abstractmethod
+    def freezer_state(self) -> str: ...
+
+    @abc.abstractmethod
+    def pids(self) -> list[int]: ...
+
+    @abc.abstractmethod
+    def stats(self) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def to_state(self) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def mount_in_container(self, target: str, readonly: bool, flags: int,
+                           cgroupns: bool) -> None: ...
+
+    def kill_all(self, sig: int) -> None:
+        """Signal every process in the cgroup (``kill --all``).
+
+        The cgroup is frozen while we list and signal, so a process cannot fork
+        a child we have not seen yet; without a freezer we just signal.
+        """
+        frozen = False
+        try:
+            if self.freezer_state() != "frozen":
+                self.freeze()
+                frozen = True
+        except CgroupError:
+            pass
+        try:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    continue
+        finally:
+            if frozen:
+                self.thaw()
+
+    @abc.abstractmethod
+    def exists(self) -> bool:
+        """Whether the container's cgroup directory is still there."""
+
+    @abc.abstractmethod
+    def memory_dir(self) -> str | None:
+        """The directory holding the memory controller's files (OOM events)."""

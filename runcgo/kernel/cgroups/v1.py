@@ -1,0 +1,191 @@
+"""The cgroup v1 driver, including hybrid hosts (v1 controllers + a cgroup2
+``unified`` mount, like the development machines).
+
+A container gets one directory per mounted hierarchy, named the same in each.
+On hybrid hosts the cgroup2 side is joined too: systemd-style tools read it,
+eBPF device filtering keys on it, and it is where hugetlb lives when v1 has
+no hugetlb hierarchy.  Only directories we made are recorded for removal.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ...spec import LinuxDevice, LinuxResources
+from . import mountfs, stats, v1_resources
+from .base import (
+    CgroupError,
+    CgroupManager,
+    mkdir_p,
+    read_file,
+    read_procs,
+    rmdir_created,
+    write_file,
+)
+from .paths import Hierarchy, hierarchies, hierarchy_dir, own_cgroups
+
+__all__ = ["V1Manager", "new_v1"]
+
+
+class V1Manager(CgroupManager):
+    driver = "v1"
+
+    def __init__(self, path: str, dirs: dict[str, str], controllers: dict[str, list[str]],
+                 created: list[str] | None = None) -> None:
+        self.path = path
+        # hierarchy name (``memory``, ``cpu,cpuacct``, ``systemd``, ``unified``) -> our dir
+        self.dirs = dirs
+        # hierarchy name -> the controllers it carries (``name=systemd`` included)
+        self.controllers = controllers
+        self.created = created if created is not None else []
+
+    # -- lookup --------------------------------------------------------------
+    def dir_for(self, ctrl: str) -> str | None:
+        """Our directory in the v1 hierarchy carrying ``ctrl`` (None if not mounted)."""
+        for name, ctrls in self.controllers.items():
+            if name != "unified" and ctrl in ctrls:
+                return self.dirs.get(name)
+        return None
+
+    def unified_dir(self) -> str | None:
+        return self.dirs.get("unified")
+
+    def memory_dir(self) -> str | None:
+        return self.dir_for("memory")
+
+    def exists(self) -> bool:
+        return any(os.path.isdir(d) for d in self.dirs.values())
+
+    # -- lifecycle -----------------------------------------------------------
+    def create(self) -> None:
+        for name, d in self.dirs.items():
+            made = mkdir_p(d, self.created)
+            if "cpuset" in self.controllers.get(name, ()):
+                for p in made:
+                    v1_resources.cpuset_inherit(p, os.path.dirname(p))
+            if name == "unified":
+                enable_controllers(d, made)
+
+    def apply(self, pid: int) -> None:
+        for name, d in self.dirs.items():
+            try:
+                write_file(d, "cgroup.procs", pid)
+            except CgroupError as e:
+                raise CgroupError(f"join {name} cgroup {d}: {e}") from e
+
+    def set(self, resources: LinuxResources | None, *,
+            devices: Sequence[LinuxDevice] | None = None) -> None:
+        if resources is None:
+            if devices is None:
+                return
+            resources = LinuxResources()
+        v1_resources.set_all(self.dir_for, resources, unified=self.unified_dir(),
+                             devices=devices)
+
+    def destroy(self) -> None:
+        rmdir_created(self.created)
+
+    # -- freezer -------------------------------------------------------------
+    def freeze(self) -> None:
+        self._freezer("FROZEN")
+
+    def thaw(self) -> None:
+        self._freezer("THAWED")
+
+    def _freezer(self, value: str, timeout: float = 10.0) -> None:
+        d = self.dir_for("freezer")
+        if not d:
+            raise CgroupError("pause/resume: the freezer cgroup controller is not available")
+        # FREEZING can stall when a task is in an uninterruptible sleep; rewriting
+        # the state nudges the kernel to retry (runc does the same).
+        deadline = time.monotonic() + timeout
+        delay = 0.0005
+        while True:
+            write_file(d, "freezer.state", value, "freezer")
+            for _ in range(20):
+                if self._read_freezer() == value:
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 0.02)
+            if time.monotonic() > deadline:
+                if value == "FROZEN":
+                    write_file(d, "freezer.state", "THAWED", "freezer")
+                raise CgroupError(f"freezer: timed out waiting for {value}")
+
+    def _read_freezer(self) -> str:
+        d = self.dir_for("freezer")
+        if not d:
+            return "THAWED"
+        try:
+            return read_file(d, "freezer.state")
+        except OSError:
+            return "THAWED"
+
+    def freezer_state(self) -> str:
+        return "frozen" if self._read_freezer() == "FROZEN" else "thawed"
+
+    # -- queries -------------------------------------------------------------
+    def pids(self) -> list[int]:
+        for ctrl in ("pids", "memory", "freezer", "cpu", "devices"):
+            d = self.dir_for(ctrl)
+            if d and os.path.isdir(d):
+                return read_procs(d)
+        d = next((x for x in self.dirs.values() if os.path.isdir(x)), None)
+        return read_procs(d) if d else []
+
+    def stats(self) -> dict[str, Any]:
+        return stats.v1_stats(self.dir_for, self.unified_dir())
+
+    def to_state(self) -> dict[str, Any]:
+        return {"driver": "v1", "path": self.path, "dirs": self.dirs,
+                "controllers": self.controllers, "created": self.created}
+
+    def mount_in_container(self, target: str, readonly: bool, flags: int,
+                           cgroupns: bool) -> None:
+        mountfs.mount_v1(target, self.dirs, self.controllers, readonly, flags)
+
+
+def enable_controllers(d: str, created: Sequence[str]) -> None:
+    """Enable every available cgroup2 controller in the ancestors of ``d`` that
+    we created ourselves, so ``d`` gets their files.  Cgroups we did not make
+    are left alone; whatever the host has not enabled stays unavailable, and
+    setting it later fails with an error naming the resource."""
+    for p in sorted((c for c in created if d.startswith(c + "/")), key=len):
+        try:
+            avail = read_file(p, "cgroup.controllers").split()
+        except OSError:
+            return
+        if avail:
+            try:
+                write_file(p, "cgroup.subtree_control", " ".join("+" + c for c in avail))
+            except CgroupError:
+                for c in avail:
+                    try:
+                        write_file(p, "cgroup.subtree_control", "+" + c)
+                    except CgroupError:
+                        continue
+
+
+def new_v1(container_id: str, cgroups_path: str, hs: list[Hierarchy] | None = None) -> V1Manager:
+    """A v1/hybrid manager for ``cgroups_path`` (absolute or relative to our own cgroup)."""
+    del container_id
+    hs = hierarchies() if hs is None else hs
+    own = own_cgroups() if not cgroups_path.startswith("/") else {}
+    dirs: dict[str, str] = {}
+    ctrls: dict[str, list[str]] = {}
+    for h in hs:
+        name = "unified" if h.version == 2 else h.name
+        dirs[name] = hierarchy_dir(h, cgroups_path, own)
+        ctrls[name] = list(h.controllers)
+    return V1Manager(cgroups_path, dirs, ctrls)
+
+
+def from_state_v1(d: dict[str, Any]) -> V1Manager:
+    dirs = dict(d.get("dirs") or {})
+    ctrls = d.get("controllers")
+    if ctrls is None:  # state written by the foundation's placeholder driver
+        ctrls = {k: [k] for k in dirs}
+    return V1Manager(d.get("path", ""), dirs, dict(ctrls), list(d.get("created") or []))

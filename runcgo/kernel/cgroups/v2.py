@@ -1,0 +1,181 @@
+"""The cgroup v2 (unified) driver.
+
+Two v2 rules shape it.  Controllers are only usable in a cgroup whose parent
+lists them in ``cgroup.subtree_control``, so ``create`` enables them at every
+level from the mount root down to the container's parent.  And "no internal
+processes": a non-root cgroup that has member processes cannot enable
+controllers for its children (EBUSY).  If the parent we must enable them in
+already holds processes, we say so clearly instead of failing later with a
+missing file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ...spec import LinuxDevice, LinuxResources
+from . import mountfs, stats, v2_resources
+from .base import (
+    CgroupError,
+    CgroupManager,
+    log,
+    mkdir_p,
+    read_file,
+    read_keyed,
+    read_procs,
+    rmdir_created,
+    write_file,
+)
+
+__all__ = ["V2Manager"]
+
+
+def enable_down(root: str, target: str) -> None:
+    """Enable every available controller in ``subtree_control`` from ``root`` down
+    to ``target``'s parent (the root itself included)."""
+    rel = os.path.relpath(target, root)
+    if rel in (".", ""):
+        return
+    cur = root
+    for part in rel.split("/"):
+        _enable_all(cur)
+        cur = os.path.join(cur, part)
+
+
+def _enable_all(path: str) -> None:
+    try:
+        avail = read_file(path, "cgroup.controllers").split()
+        enabled = set(read_file(path, "cgroup.subtree_control").split())
+    except OSError:
+        return
+    missing = [c for c in avail if c not in enabled]
+    if not missing:
+        return
+    try:
+        write_file(path, "cgroup.subtree_control", " ".join("+" + c for c in missing))
+        return
+    except CgroupError as e:
+        cause = e.__cause__
+        if isinstance(cause, OSError) and cause.errno == errno.EBUSY:
+            log.warning("cannot enable controllers in %s: it has processes of its own "
+                        "(cgroup v2 allows no internal processes)", path)
+            return
+    for c in missing:  # some controllers may be refused (e.g. threaded mode); keep the rest
+        try:
+            write_file(path, "cgroup.subtree_control", "+" + c)
+        except CgroupError:
+            continue
+
+
+class V2Manager(CgroupManager):
+    driver = "v2"
+
+    def __init__(self, path: str, dirpath: str, mountpoint: str,
+                 created: list[str] | None = None) -> None:
+        self.path = path
+        self.dir = dirpath
+        self.mountpoint = mountpoint
+        self.created = created if created is not None else []
+
+    def memory_dir(self) -> str | None:
+        return self.dir
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.dir)
+
+    def create(self) -> None:
+        mkdir_p(self.dir, self.created)
+        enable_down(self.mountpoint, self.dir)
+
+    def apply(self, pid: int) -> None:
+        try:
+            write_file(self.dir, "cgroup.procs", pid)
+        except CgroupError as e:
+            cause = e.__cause__
+            if isinstance(cause, OSError) and cause.errno == errno.EBUSY:
+                raise CgroupError(f"join cgroup {self.dir}: it has controllers enabled for "
+                                  "child cgroups, so it cannot hold processes (cgroup v2 "
+                                  "no-internal-processes rule)") from e
+            raise
+
+    def set(self, resources: LinuxResources | None, *,
+            devices: Sequence[LinuxDevice] | None = None) -> None:
+        if resources is None:
+            if devices is None:
+                return
+            resources = LinuxResources()
+        v2_resources.set_all(self.dir, resources, devices=devices)
+
+    def destroy(self) -> None:
+        rmdir_created(self.created)
+
+    def freeze(self) -> None:
+        self._freeze(True)
+
+    def thaw(self) -> None:
+        self._freeze(False)
+
+    def _freeze(self, frozen: bool, timeout: float = 10.0) -> None:
+        write_file(self.dir, "cgroup.freeze", "1" if frozen else "0", "freezer")
+        # The write only requests the state; cgroup.events says when it is reached.
+        deadline = time.monotonic() + timeout
+        delay = 0.0005
+        want = 1 if frozen else 0
+        while read_keyed(self.dir, "cgroup.events").get("frozen", want) != want:
+            if time.monotonic() > deadline:
+                if frozen:
+                    write_file(self.dir, "cgroup.freeze", "0", "freezer")
+                raise CgroupError(f"freezer: timed out waiting for {self.dir} to "
+                                  f"{'freeze' if frozen else 'thaw'}")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
+
+    def freezer_state(self) -> str:
+        try:
+            return "frozen" if read_file(self.dir, "cgroup.freeze") == "1" else "thawed"
+        except OSError:
+            return "thawed"
+
+    def pids(self) -> list[int]:
+        return read_procs(self.dir) if os.path.isdir(self.dir) else []
+
+    def stats(self) -> dict[str, Any]:
+        return stats.v2_stats(self.dir)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"driver": "v2", "path": self.path, "dir": self.dir,
+                "mountpoint": self.mountpoint, "created": self.created}
+
+    def mount_in_container(self, target: str, readonly: bool, flags: int,
+                           cgroupns: bool) -> None:
+        mountfs.mount_v2(target, self.dir, readonly, flags, cgroupns)
+
+    def kill_all(self, sig: int) -> None:
+        """SIGKILL through cgroup.kill (atomic, kernel 5.14+) when available."""
+        import signal
+
+        if sig == signal.SIGKILL and os.path.exists(os.path.join(self.dir, "cgroup.kill")):
+            write_file(self.dir, "cgroup.kill", "1")
+            return
+        super().kill_all(sig)
+
+
+def from_state_v2(d: dict[str, Any]) -> V2Manager:
+    return V2Manager(d.get("path", ""), d["dir"], d.get("mountpoint", "/sys/fs/cgroup"),
+                     list(d.get("created") or []))
+
+
+def new_v2(cgroups_path: str, hs: list[Any] | None = None) -> V2Manager:
+    """A v2 manager for ``cgroups_path`` on the unified hierarchy."""
+    from .paths import hierarchies, hierarchy_dir
+
+    hs = hierarchies() if hs is None else hs
+    h = next((x for x in hs if x.version == 2), None)
+    if h is None:
+        raise CgroupError("no cgroup2 hierarchy mounted")
+    return V2Manager(cgroups_path, hierarchy_dir(h, cgroups_path, parent_of_own=True),
+                     h.mountpoint)

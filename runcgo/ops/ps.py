@@ -1,0 +1,40 @@
+"""``ps``: the host pids of a container's processes.
+
+``runc ps --format json`` prints exactly this list (Docker's ``top`` parses
+it); the table format runs the host's ``ps`` and keeps the lines whose PID
+column is one of ours, which :func:`filter_ps_table` does on its output.
+"""
+
+from __future__ import annotations
+
+from ..errors import ContainerNotRunning
+from ..state import Store
+
+
+async def ps(store: Store, container_id: str) -> list[int]:
+    """Every pid in the container's cgroup (sub-cgroups included), sorted."""
+    from ..kernel.cgroups import from_state
+
+    st = store.load(container_id)
+    if st.status == "stopped":
+        raise ContainerNotRunning(container_id, st.status)
+    return from_state(st.cgroup).pids()
+
+
+def filter_ps_table(output: str, pids: list[int]) -> str:
+    """Header plus the lines of ``ps`` output whose PID column is in ``pids``."""
+    lines = output.splitlines()
+    if not lines:
+        return ""
+    header = lines[0]
+    try:
+        col = header.split().index("PID")
+    except ValueError:
+        raise ValueError("couldn't find PID field in ps output") from None
+    wanted = set(pids)
+    out = [header]
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) > col and fields[col].isdigit() and int(fields[col]) in wanted:
+            out.append(line)
+    return "\n".join(out) + "\n"
