@@ -44,6 +44,7 @@ class InitPlan:
     readonly_paths: list[str] = field(default_factory=list)
     time_offsets: dict[str, tuple[int, int]] = field(default_factory=dict)
     exec_fifo: str | None = None
+    exec_fifo_fd: int = -1
     preserve_fds: int = 0
     no_new_keyring: bool = False
     runtime_hooks: bool = False
@@ -81,6 +82,11 @@ def _setup_child(sock: socket.socket, plan: InitPlan) -> None:
     # Nothing of the runtime may be ptrace-able or /proc/PID/exe-reachable from
     # the container while we are in its namespaces (CVE-2019-5736 class).
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    if plan.exec_fifo:
+        # Opened read-write while we are still host root and can reach the
+        # 0700 state dir (the init may run as a mapped uid): ``start`` writes
+        # one byte into it and the init's blocking read returns.
+        plan.exec_fifo_fd = os.open(plan.exec_fifo, os.O_RDWR | os.O_CLOEXEC)
     ns = plan.namespaces
     join_fds: dict[str, int] = {}
     for kind, path in ns.items():
@@ -143,11 +149,7 @@ def _init(sock: socket.socket, plan: InitPlan) -> NoReturn:
         state_json = b""
     if plan.hooks and plan.hooks.create_container:
         hooks.run_hooks("createContainer", plan.hooks.create_container, state_json)
-    fifo_fd = -1
-    if plan.exec_fifo:
-        # Opened read-write while we are still root and can see the state dir:
-        # ``start`` writes one byte into it, and our blocking read returns.
-        fifo_fd = os.open(plan.exec_fifo, os.O_RDWR | os.O_CLOEXEC)
+    fifo_fd = plan.exec_fifo_fd
     proc = plan.process
     if plan.rootfs is not None:
         rootfs.enter(plan.rootfs)

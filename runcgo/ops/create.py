@@ -189,7 +189,7 @@ async def create(store: Store, container_id: str, opts: CreateOptions) -> Contai
         if prepared is not None:
             prepared.close()  # the listener socket now lives in the child only
         cg.apply(pid)
-        cg.set(linux.resources)
+        cg.set(linux.resources, devices=list(linux.devices or ()))
         sync.send(parent_sock, {"type": "go"})
         _converse(parent_sock, procs, linux, spec, st)
         init_pid = procs["init"]
