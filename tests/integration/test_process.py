@@ -102,7 +102,11 @@ def test_user_namespace_with_mappings(runcgo: Runcgo) -> None:
     cfg["linux"]["namespaces"].append({"type": "user"})
     cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
     cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-    # the rootfs must be readable by the mapped root
+    # the mapped root (host uid 100000) must be able to reach the bundle
+    for parent in [bundle, *bundle.parents]:
+        if str(parent) in ("/", "/tmp"):
+            break
+        os.chmod(parent, os.stat(parent).st_mode | 0o011)
     cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] != "cgroup"]
     (bundle / "config.json").write_text(json.dumps(cfg))
     out_path = bundle / "out"
@@ -110,7 +114,7 @@ def test_user_namespace_with_mappings(runcgo: Runcgo) -> None:
         import subprocess
         from conftest import runcgo_cmd
         subprocess.run([*runcgo_cmd(), "--root", str(runcgo.root), "run", "-d", "--bundle",
-                        str(bundle), cid], stdout=out, stderr=subprocess.PIPE, check=True,
+                        str(bundle), cid], stdout=out, stderr=out, check=True,
                        stdin=subprocess.DEVNULL)
     pid = runcgo.state(cid)["pid"]
     # From the host: the init runs as host uid 100000 in its own user namespace
