@@ -102,7 +102,7 @@ def test_linux_devices_are_created(runcgo: Runcgo) -> None:
 def test_masked_paths_read_empty(runcgo: Runcgo) -> None:
     # (this kernel has no /proc/kcore; /proc/keys and /sys/firmware are in the default masks)
     out = run_out(runcgo, ["sh", "-c", "ls /sys/firmware | wc -l; wc -c < /proc/keys; "
-                                      "grep -c . /proc/keys"])
+                                      "grep -c . /proc/keys; true"])
     assert out.split() == ["0", "0", "0"]
     assert os.listdir("/sys/firmware")  # the host's is not empty: the mask is real
 
