@@ -409,6 +409,9 @@ def validate(spec: Spec, bundle: str) -> None:
     for i, m in enumerate(spec.mounts or ()):
         if not m.destination.startswith("/"):
             raise _err(f"$.mounts[{i}].destination", f"{m.destination!r} is not an absolute path")
+        if ".." in m.destination.split("/"):
+            raise _err(f"$.mounts[{i}].destination",
+                       f"{m.destination!r} must not contain '..' (it would point outside the rootfs)")
     linux = spec.linux or Linux()
     seen: set[str] = set()
     for i, ns in enumerate(linux.namespaces or ()):

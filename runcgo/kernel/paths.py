@@ -30,8 +30,14 @@ def open_in_root(rootfd: int, path: str, flags: int = os.O_PATH, mode: int = 0) 
     return sc.openat2(rootfd, path.lstrip("/") or ".", flags, _RESOLVE, mode)
 
 
-def check_no_escape(rootfd: int, path: str) -> None:
-    """Walk ``path`` like the kernel would; fail if a relative symlink climbs out."""
+def resolve(rootfd: int, path: str) -> str:
+    """The symlink-free form of ``path`` inside the root (as the kernel would walk it).
+
+    Absolute links restart at the rootfs; missing components are kept as they
+    are (they will be created); a relative link that climbs above the root
+    raises EscapeError.  The result is only a plan: every open still goes
+    through openat2(RESOLVE_IN_ROOT), so a race can't turn it into an escape.
+    """
     todo = [c for c in path.split("/") if c not in ("", ".")]
     todo.reverse()
     stack: list[str] = []
@@ -54,24 +60,28 @@ def check_no_escape(rootfd: int, path: str) -> None:
         links += 1
         if links > _MAX_LINKS:
             raise OSError(errno.ELOOP, f"resolve {path}")
+        parts = [c for c in target.split("/") if c not in ("", ".")]
         if target.startswith("/"):
             stack = []  # absolute links are interpreted inside the rootfs
-        parts = [c for c in target.split("/") if c not in ("", ".")]
-        todo.extend(reversed(parts))
-        if not target.startswith("/") and parts.count("..") > len(stack):
-            # Only an error if it really climbs above the root while walking.
+        else:
             depth = len(stack)
             for c in parts:
                 depth += -1 if c == ".." else 1
                 if depth < 0:
                     raise EscapeError(errno.EXDEV,
-                                      f"path {path}: symlink {'/' + cur} -> {target} escapes the rootfs")
+                                      f"path {path}: symlink /{cur} -> {target} escapes the rootfs")
+        todo.extend(reversed(parts))
+    return "/" + "/".join(stack)
+
+
+def check_no_escape(rootfd: int, path: str) -> None:
+    resolve(rootfd, path)
 
 
 def mkdir_all(rootfd: int, path: str, mode: int = 0o755) -> int:
     """Create ``path`` (a directory) inside the root; return an O_PATH fd to it."""
-    check_no_escape(rootfd, path)
-    comps = [c for c in path.split("/") if c not in ("", ".")]
+    path = resolve(rootfd, path)
+    comps = [c for c in path.split("/") if c]
     fd = os.dup(rootfd)
     try:
         for i, comp in enumerate(comps):
@@ -79,10 +89,13 @@ def mkdir_all(rootfd: int, path: str, mode: int = 0o755) -> int:
             try:
                 nfd = open_in_root(rootfd, sub, os.O_PATH | os.O_DIRECTORY)
             except FileNotFoundError:
+                dfd = os.open(fd_path(fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
                 try:
-                    os.mkdir(comp, mode, dir_fd=fd)
+                    os.mkdir(comp, mode, dir_fd=dfd)
                 except FileExistsError:
                     pass
+                finally:
+                    os.close(dfd)
                 nfd = open_in_root(rootfd, sub, os.O_PATH | os.O_DIRECTORY)
             os.close(fd)
             fd = nfd
@@ -94,7 +107,7 @@ def mkdir_all(rootfd: int, path: str, mode: int = 0o755) -> int:
 
 def create_file(rootfd: int, path: str, mode: int = 0o644) -> int:
     """Make sure a non-directory exists at ``path`` inside the root; O_PATH fd to it."""
-    check_no_escape(rootfd, path)
+    path = resolve(rootfd, path)
     try:
         return open_in_root(rootfd, path)
     except FileNotFoundError:
@@ -102,11 +115,14 @@ def create_file(rootfd: int, path: str, mode: int = 0o644) -> int:
     parent, _, name = path.rstrip("/").rpartition("/")
     pfd = mkdir_all(rootfd, parent or "/")
     try:
+        dfd = os.open(fd_path(pfd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW
-                             | os.O_CLOEXEC, mode, dir_fd=pfd))
+                             | os.O_CLOEXEC, mode, dir_fd=dfd))
         except FileExistsError:
             pass
+        finally:
+            os.close(dfd)
         return open_in_root(rootfd, path)
     finally:
         os.close(pfd)
