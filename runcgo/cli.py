@@ -14,10 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from . import log
-from .version import __version__
 from .errors import InvalidArgument, RuncgoError
-from .version import SPEC_VERSION
 from .state import DEFAULT_ROOT, Store
+from .version import SPEC_VERSION, __version__
 
 USAGE = """usage: runcgo [global options] COMMAND [options] [arguments]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .kernel.mountopts import _FLAGS, _PROPAGATION
-from .spec import NAMESPACE_TYPES, SPEC_VERSION
+from .spec import NAMESPACE_TYPES
+from .version import SPEC_VERSION
 
 CAPS = [
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",

@@ -16,7 +16,6 @@ from typing import Any
 import msgspec
 
 from .errors import ConfigError
-
 from .version import SPEC_VERSION
 
 
@@ -324,9 +323,7 @@ class Spec(_S):
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 _VERSION_RE = re.compile(r"^1\.[0-3]\.\d+(-.*)?$")
 _RLIMITS = frozenset(
-    "RLIMIT_" + n for n in (
-        "CPU FSIZE DATA STACK CORE RSS NPROC NOFILE MEMLOCK AS LOCKS SIGPENDING "
-        "MSGQUEUE NICE RTPRIO RTTIME").split())
+    "RLIMIT_" + n for n in ["CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"])
 _PROPAGATION = ("", "private", "rprivate", "slave", "rslave", "shared", "rshared",
                 "unbindable", "runbindable")
 _DEVICE_TYPES = ("c", "b", "u", "p")

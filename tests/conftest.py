@@ -23,7 +23,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import bundles  # noqa: E402
+import bundles
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 TEST_CG_PREFIX = "runcgo-test-"

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from ..spec import SPEC_VERSION
+from ..version import SPEC_VERSION
 
 SECCOMP_FD_NAME = "seccompFd"
 

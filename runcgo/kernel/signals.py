@@ -55,7 +55,7 @@ def forward_and_wait(pid: int) -> int:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
 
-    for sig in signal.valid_signals():
+    for sig in map(int, signal.valid_signals()):
         if sig in _NOT_FORWARDED:
             continue
         with contextlib.suppress(OSError, ValueError):

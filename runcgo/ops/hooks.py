@@ -9,6 +9,7 @@ from ..kernel import hooks as K
 from ..spec import Hooks
 from ..state import ContainerState
 
+
 def state_json(st: ContainerState, status: str) -> bytes:
     return json.dumps(st.hook_state(status), separators=(",", ":")).encode()
 

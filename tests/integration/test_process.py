@@ -112,6 +112,7 @@ def test_user_namespace_with_mappings(runcgo: Runcgo) -> None:
     out_path = bundle / "out"
     with open(out_path, "w") as out:
         import subprocess
+
         from conftest import runcgo_cmd
         subprocess.run([*runcgo_cmd(), "--root", str(runcgo.root), "run", "-d", "--bundle",
                         str(bundle), cid], stdout=out, stderr=out, check=True,

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Install everything runcgo and its tests need on a fresh Debian 12 / Ubuntu machine, as root.
+# Idempotent: safe to run again.  Creates .venv in the checkout and links
+# /usr/local/bin/runcgo to it (the path Docker's daemon.json names).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+    echo "bootstrap: run as root (containers need root)" >&2
+    exit 1
+fi
+
+APT_PACKAGES=(
+    busybox-static      # the test/demo rootfs
+    libseccomp2         # seccomp profiles (pyseccomp loads it with ctypes)
+    python3 python3-venv python3-dev gcc libcap-dev   # the venv; python-prctl builds against libcap
+    procps              # ps, for `runcgo ps` and the tests
+    tmux                # terminal tests drive a real pty through tmux
+    runc crun           # the runtimes the benchmarks compare against
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+PY=/usr/bin/python3   # the real interpreter, never a version-manager shim (start-up cost)
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/pip install -q --upgrade pip >/dev/null
+.venv/bin/pip install -q -e '.[test,dev,systemd]'
+# Bytecode for every module: some environments set PYTHONDONTWRITEBYTECODE=1,
+# and without .pyc files each runcgo call pays to compile its imports.
+.venv/bin/python -m compileall -q runcgo >/dev/null
+git rev-parse --short HEAD > runcgo/_commit.txt 2>/dev/null || true
+ln -sf "$PWD/.venv/bin/runcgo" /usr/local/bin/runcgo
+echo "bootstrap: ok ($(.venv/bin/runcgo --version | head -1))"

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Run a real container: build a busybox bundle with `runcgo spec`, run a command in it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh >/dev/null
+exec .venv/bin/nox -s demo "$@"

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The whole test suite, as root: installs what it needs, then lint, types and tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+.venv/bin/nox -s lint typecheck tests "$@"
