@@ -142,7 +142,7 @@ def _setup_podman() -> tuple[str | None, str | None]:
 
 # ------------------------------------------------------------------------------ result table
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     RESULTS = tier.RESULTS
     if not RESULTS:
         return
