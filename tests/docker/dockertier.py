@@ -60,7 +60,7 @@ def run(
     cmd: Sequence[str],
     *,
     input: str | bytes | None = None,
-    timeout: float = 60,
+    timeout: float = 30,
     check: bool = False,
     text: bool = True,
     env: dict[str, str] | None = None,
