@@ -31,3 +31,11 @@ stop_pid() {  # stop_pid NAME EXE
 
 stop_pid dockerd /usr/sbin/dockerd
 stop_pid containerd /usr/bin/containerd
+
+# Shims outlive containerd by design. After a clean run none is left; one still running means a
+# container (or a hung runtime call) survived: report it, don't kill what we didn't start.
+for p in /proc/[0-9]*; do
+    if [ "$(readlink "$p/exe" 2>/dev/null)" = /usr/bin/containerd-shim-runc-v2 ]; then
+        log "warning: containerd shim still running: pid ${p#/proc/}: $(tr '\0' ' ' < "$p/cmdline")"
+    fi
+done

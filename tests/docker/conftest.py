@@ -71,7 +71,12 @@ def tier_session():
     except tier.Unavailable as e:
         pytest.fail(str(e))
     try:
-        tier.remove_labelled_containers()  # leftovers of an interrupted earlier run
+        # leftovers of an interrupted earlier run (re-importing over a tag would leave the old
+        # image dangling)
+        tier.remove_labelled_containers()
+        tier.cleanup_ctr()
+        tier.cleanup_podman(["localhost/" + tier.BUSYBOX_IMAGE])
+        tier.remove_images([tier.BUSYBOX_IMAGE, tier.DEBIAN_IMAGE])
         tier.build_busybox_image()
         s.images.append(tier.BUSYBOX_IMAGE)
         try:
@@ -84,24 +89,35 @@ def tier_session():
         s.setup_seconds = time.monotonic() - s.t0
         yield s
     finally:
-        problems = []
-        tier.tmux_kill_server()
-        tier.remove_labelled_containers()
-        tier.remove_labelled_networks()
-        tier.cleanup_ctr()
-        tier.cleanup_podman([s.podman_image] if s.podman_image else [])
-        tier.remove_images(s.images)
-        left = tier.docker("ps", "-aq", "--filter", f"label={tier.LABEL}").stdout.split()
+        problems: list[str] = []
+
+        def step(what, fn, *a):
+            try:
+                return fn(*a)
+            except Exception as e:  # keep going: the daemons must be stopped whatever happens
+                problems.append(f"{what}: {e}")
+                return None
+
+        step("tmux", tier.tmux_kill_server)
+        step("removing containers", tier.remove_labelled_containers)
+        step("removing networks", tier.remove_labelled_networks)
+        step("ctr cleanup", tier.cleanup_ctr)
+        step("podman cleanup", tier.cleanup_podman, [s.podman_image] if s.podman_image else [])
+        step("removing images", tier.remove_images, s.images)
+        left = step("listing containers", lambda: tier.docker(
+            "ps", "-aq", "--filter", f"label={tier.LABEL}").stdout.split())
         if left:
             problems.append(f"containers left behind: {left}")
         if s.started_engines and os.environ.get("RUNCGO_DOCKER_KEEP") != "1":
-            tier.engines_down()
+            msg = step("docker-down.sh", tier.engines_down)
+            if msg and "still running" in msg:
+                problems.append(msg)
         fs = tier.cgroup_fs_type()
         if fs != "tmpfs":
             problems.append(f"/sys/fs/cgroup is now {fs}, not tmpfs: a container mounted cgroup2 "
                             "over the host's cgroup v1 layout")
         if problems:
-            pytest.fail("; ".join(problems))
+            pytest.fail("teardown: " + "; ".join(problems), pytrace=False)
 
 
 def _setup_ctr() -> tuple[str | None, str | None]:

@@ -218,15 +218,15 @@ def build_debian_image(ref: str = DEBIAN_IMAGE) -> None:
 
 def remove_labelled_containers() -> list[str]:
     ids = docker("ps", "-aq", "--filter", f"label={LABEL}").stdout.split()
-    if ids:
-        docker("rm", "-f", "-v", *ids, timeout=120)
+    for cid in ids:  # one by one, so a container stuck in a hung runtime doesn't block the rest
+        docker("rm", "-f", "-v", cid, timeout=30)
     return ids
 
 
 def remove_images(refs: Sequence[str]) -> None:
     for ref in refs:
         if image_exists(ref):
-            docker("rmi", "-f", ref, timeout=120)
+            docker("rmi", "-f", ref, timeout=60)
 
 
 def remove_labelled_networks() -> list[str]:
