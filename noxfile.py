@@ -1,0 +1,88 @@
+"""Automation: tests, lint, typecheck, demo, docker, cgroup2, bench.
+
+Every session runs in the project's own venv (.venv, made by
+scripts/bootstrap.sh) rather than a nox-made one: the tests run real
+containers as root and call the installed `runcgo` console script.
+
+    .venv/bin/nox -s tests            # unit + integration (root)
+    .venv/bin/nox -s lint typecheck
+    .venv/bin/nox -s demo             # one real container
+    .venv/bin/nox -s docker           # Docker/containerd/podman tier (installs and starts engines)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+PY = sys.executable  # nox runs from .venv/bin/nox: this is the project venv's python
+
+
+@nox.session(python=False)
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests (integration needs root), warnings as errors."""
+    session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "tests", *session.posargs,
+                external=True)
+
+
+@nox.session(python=False)
+def lint(session: nox.Session) -> None:
+    session.run(PY, "-m", "ruff", "check", "runcgo", "tests", "noxfile.py", external=True)
+
+
+@nox.session(python=False)
+def typecheck(session: nox.Session) -> None:
+    session.run(PY, "-m", "mypy", external=True)
+
+
+@nox.session(python=False)
+def demo(session: nox.Session) -> None:
+    """Build a busybox bundle with `runcgo spec` and run a real container in it."""
+    import tempfile
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "tests"))
+    import bundles
+
+    runcgo = os.path.join(os.path.dirname(PY), "runcgo")
+    with tempfile.TemporaryDirectory(prefix="runcgo-demo-") as tmp:
+        bundle = os.path.join(tmp, "bundle")
+        os.makedirs(bundle)
+        bundles.make_rootfs(os.path.join(bundle, "rootfs"))
+        session.run(runcgo, "spec", "--bundle", bundle, external=True)
+        import json
+
+        path = os.path.join(bundle, "config.json")
+        with open(path) as f:
+            cfg = json.load(f)
+        cfg["process"]["terminal"] = False
+        cfg["linux"]["cgroupsPath"] = "/runcgo-demo"
+        cfg["process"]["args"] = session.posargs or [
+            "sh", "-c", "echo hello from $(hostname), I am PID $$ as $(id -un); "
+                        "echo my mounts:; cut -d' ' -f5,9 /proc/self/mountinfo | head -8"]
+        with open(path, "w") as f:
+            json.dump(cfg, f, indent=2)
+        session.log(f"bundle: {bundle}")
+        session.run(runcgo, "--root", os.path.join(tmp, "state"), "run", "--bundle", bundle,
+                    "runcgo-demo", external=True)
+
+
+@nox.session(python=False)
+def docker(session: nox.Session) -> None:
+    """Docker/containerd/podman scenarios, runcgo against runc as the control.
+
+    Needs root. Installs Debian's docker.io/containerd/podman if missing, starts
+    containerd+dockerd (scripts/docker-up.sh), builds images locally, runs every
+    scenario with runc and runcgo, prints the table, stops what it started.
+    ``nox -s docker -- --bench`` also runs the docker-run benchmark.
+    """
+    args = list(session.posargs)
+    bench = "--bench" in args
+    if bench:
+        args.remove("--bench")
+    session.run(PY, "-m", "pytest", "tests/docker", "-p", "no:cacheprovider", "-q", *args,
+                env={"RUNCGO_DOCKER_TIER": "1"}, external=True)
+    if bench:
+        session.run(PY, "tests/docker/bench_docker_run.py", "-n", "20", external=True)
