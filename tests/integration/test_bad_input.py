@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import TEST_CG_PREFIX, Runcgo
+from harness import TEST_CG_PREFIX, Runcgo
 
 
 def assert_clean_failure(runcgo: Runcgo, r, cid: str, *needles: str) -> None:

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import Runcgo
+from harness import Runcgo
 
 
 def write_hook(tmp: Path, log: Path) -> str:

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import Runcgo, runcgo_cmd
+from harness import Runcgo, runcgo_cmd
 
 
 def proc_alive(pid: int) -> bool:

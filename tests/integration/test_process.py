@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from conftest import Runcgo
+from harness import Runcgo
 
 
 def run_out(runcgo: Runcgo, args: list[str], **edits) -> str:
@@ -113,7 +113,7 @@ def test_user_namespace_with_mappings(runcgo: Runcgo) -> None:
     with open(out_path, "w") as out:
         import subprocess
 
-        from conftest import runcgo_cmd
+        from harness import runcgo_cmd
         subprocess.run([*runcgo_cmd(), "--root", str(runcgo.root), "run", "-d", "--bundle",
                         str(bundle), cid], stdout=out, stderr=out, check=True,
                        stdin=subprocess.DEVNULL)

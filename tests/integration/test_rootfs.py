@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
-from conftest import Runcgo
+from harness import Runcgo
 
 
 def run_out(runcgo: Runcgo, args: list[str], **edits) -> str:
