@@ -150,8 +150,22 @@ def cmd_run(argv: list[str], g: Globals) -> int:
     p = _parser("run")
     _create_args(p, run=True)
     a = p.parse_args(argv)
-    return drive(run(Store(g.root), a.container_id, _create_opts(a, g), detach=a.detach,
-                     keep=a.keep))
+    opts = _create_opts(a, g)
+    if not a.detach and not a.console_socket and _wants_terminal(opts.bundle):
+        from .ops.relay import run_with_relay
+
+        return run_with_relay(Store(g.root), a.container_id, opts, keep=a.keep)
+    return drive(run(Store(g.root), a.container_id, opts, detach=a.detach, keep=a.keep))
+
+
+def _wants_terminal(bundle: str) -> bool:
+    """Peek at process.terminal (create validates the whole config later)."""
+    try:
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            cfg = json.loads(f.read())
+        return bool(cfg.get("process", {}).get("terminal"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def cmd_start(argv: list[str], g: Globals) -> int:
@@ -244,6 +258,49 @@ def cmd_spec(argv: list[str], g: Globals) -> int:
     return 0
 
 
+def cmd_exec(argv: list[str], g: Globals) -> int:
+    from .ops import drive
+    from .ops import exec as E
+
+    p = _parser("exec")
+    p.add_argument("-p", "--process")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("--pid-file")
+    p.add_argument("--console-socket")
+    p.add_argument("--cwd")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("-u", "--user")
+    p.add_argument("-g", "--additional-gids", action="append", type=int, default=[])
+    p.add_argument("-c", "--cap", action="append", default=[])
+    p.add_argument("--no-new-privs", action="store_true")
+    p.add_argument("--preserve-fds", type=int, default=0)
+    p.add_argument("--ignore-paused", action="store_true")
+    p.add_argument("--process-label")
+    p.add_argument("--apparmor")
+    p.add_argument("--cgroup")
+    _id(p)
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    a = p.parse_args(argv)
+    store = Store(g.root)
+    st = store.load(a.container_id)
+    if a.process:
+        proc = E.load_process_file(a.process)
+    else:
+        proc = E.process_from_flags(st, a.command, env=a.env, cwd=a.cwd, user=a.user,
+                                    additional_gids=a.additional_gids, caps=a.cap,
+                                    no_new_privs=a.no_new_privs, tty=a.tty)
+    opts = E.ExecOptions(process=proc, detach=a.detach, pid_file=a.pid_file,
+                         console_socket=a.console_socket, preserve_fds=a.preserve_fds,
+                         ignore_paused=a.ignore_paused,
+                         relay_terminal=proc.terminal and not a.console_socket and not a.detach)
+    if opts.relay_terminal:
+        from .ops.relay import exec_with_relay
+
+        return exec_with_relay(store, a.container_id, opts)
+    return drive(E.exec_process(store, a.container_id, opts))
+
+
 def cmd_features(argv: list[str], g: Globals) -> int:
     from .features import features
 
@@ -255,7 +312,7 @@ def cmd_features(argv: list[str], g: Globals) -> int:
 COMMANDS: dict[str, Callable[[list[str], Globals], int]] = {
     "create": cmd_create, "start": cmd_start, "run": cmd_run, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
-    "features": cmd_features,
+    "features": cmd_features, "exec": cmd_exec,
 }
 
 

@@ -154,31 +154,54 @@ def _init(sock: socket.socket, plan: InitPlan) -> NoReturn:
     if plan.rootfs is not None:
         rootfs.enter(plan.rootfs)
         _make_cwd(proc.cwd)  # before / may become read-only
+        if proc.terminal:
+            _setup_terminal(sock, proc, console=True)
         rootfs.finish(plan.rootfs, plan.masked_paths, plan.readonly_paths, plan.sysctl)
     else:
         os.chroot(plan.rootfs_path)
         os.chdir("/")
         _make_cwd(proc.cwd)
-    for apply in plan.procattrs:
-        apply()
-    process.set_oom_score_adj(proc.oom_score_adj)
-    process.set_rlimits(proc.rlimits)
+        if proc.terminal:
+            _setup_terminal(sock, proc, console=False)
     if not plan.no_new_keyring:
         try:
             sc.join_session_keyring(f"_ses.{plan.container_id}"[:255])
         except OSError as exc:
             if exc.errno not in (38, 13):  # ENOSYS; EACCES in some user namespaces
                 raise
+    exe, env = become(proc, plan.procattrs, plan.preserve_fds,
+                      plan.seccomp if not proc.no_new_privileges else None, state_json)
+    S.send(sock, {"type": "ready"})
+    sock.close()
+    if fifo_fd >= 0:
+        _wait_for_start(fifo_fd)
+    if plan.hooks and plan.hooks.start_container:
+        hooks.run_hooks("startContainer", plan.hooks.start_container, state_json)
+    if proc.no_new_privileges and plan.seccomp is not None:
+        seccomp.load(plan.seccomp, state_json or None)  # as late as possible
+    _exec(exe, proc.args or [], env)
+
+
+def become(proc: Process, procattrs: list[Callable[[], None]], preserve_fds: int,
+           early_seccomp: seccomp.Prepared | None, state_json: bytes = b"") -> tuple[str, dict[str, str]]:
+    """Turn this process into the configured one, up to (not including) exec.
+
+    Order matters: attributes and rlimits while still root; seccomp before the
+    capability drop when there is no no_new_privs (loading needs CAP_SYS_ADMIN);
+    bounding set, keep-caps, uid switch, then the remaining capability sets;
+    cwd only as the final user.  Returns the resolved executable and env.
+    """
+    for apply in procattrs:
+        apply()
+    process.set_oom_score_adj(proc.oom_score_adj)
+    process.set_rlimits(proc.rlimits)
     env = process.build_env(proc.env, proc.user.uid)
-    assert proc.args
-    keep = {0, 1, 2, *range(3, 3 + plan.preserve_fds)}
+    keep = {0, 1, 2, *range(3, 3 + preserve_fds)}
     process.close_fds_except(keep)
     if proc.no_new_privileges:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-    elif plan.seccomp is not None:
-        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while
-        # we still have it (the profile must then allow capset/setresuid...).
-        seccomp.load(plan.seccomp, state_json or None)
+    if early_seccomp is not None:
+        seccomp.load(early_seccomp, state_json or None)
     capabilities.apply_bounding(proc.capabilities)
     capabilities.keep_caps_for_user_switch()
     process.switch_user(proc.user)
@@ -187,21 +210,95 @@ def _init(sock: socket.socket, plan: InitPlan) -> NoReturn:
         os.chdir(proc.cwd)
     except OSError as exc:
         raise OSError(exc.errno, f'chdir to cwd ("{proc.cwd}") set in config.json') from None
-    exe = process.find_executable(proc.args[0], env, proc.cwd)
-    S.send(sock, {"type": "ready"})
-    sock.close()
-    if fifo_fd >= 0:
-        _wait_for_start(fifo_fd)
-    if plan.hooks and plan.hooks.start_container:
-        hooks.run_hooks("startContainer", plan.hooks.start_container, state_json)
-    if proc.no_new_privileges and plan.seccomp is not None:
-        seccomp.load(plan.seccomp, state_json or None)
+    assert proc.args
+    return process.find_executable(proc.args[0], env, proc.cwd), env
+
+
+def _exec(exe: str, args: list[str], env: dict[str, str]) -> NoReturn:
     try:
-        os.execve(exe, proc.args, env)
+        os.execve(exe, args, env)
     except OSError as exc:
         sys.stderr.write(f"runcgo: exec {exe}: {exc.strerror}\n")
         sys.stderr.flush()
     os._exit(127)
+
+
+def _setup_terminal(sock: socket.socket, proc: Process, console: bool) -> None:
+    """Allocate the pty in the container's devpts; the master goes to the parent."""
+    from . import console as C
+
+    master, peer, name = C.open_pty()
+    if proc.console_size:
+        C.set_size(peer, proc.console_size.height, proc.console_size.width)
+    if console:
+        C.bind_console(name)
+    S.send(sock, {"type": "console", "name": name}, [master])
+    os.close(master)
+    C.make_stdio(peer)
+
+
+# --- exec: a new process in a running container -------------------------------
+
+
+@dataclass
+class ExecPlan:
+    """What ``exec`` needs: the container's init pid and namespaces, and the process."""
+
+    container_id: str
+    init_pid: int
+    namespaces: list[str]
+    process: Process
+    preserve_fds: int = 0
+    seccomp: seccomp.Prepared | None = None
+    procattrs: list[Callable[[], None]] = field(default_factory=list)
+
+
+def run_exec_child(sock: socket.socket, plan: ExecPlan) -> NoReturn:
+    """Entry point of exec's setup child: join the namespaces, fork into the pid ns."""
+    try:
+        _expect(sock, "go")  # the parent has put us in the container's cgroup
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        fds: dict[str, int] = {}
+        for kind in plan.namespaces:
+            path = f"/proc/{plan.init_pid}/ns/{sc.NS_PROC_NAMES[kind]}"
+            try:
+                fds[kind] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise OSError(exc.errno, f"open namespace {path}") from None
+        if "user" in fds:
+            sc.setns(fds.pop("user"), sc.CLONE_NEWUSER, "user namespace")
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        for kind in ("ipc", "uts", "network", "pid", "time", "cgroup", "mount"):
+            if kind in fds:
+                sc.setns(fds[kind], sc.NS_FLAGS[kind], f"{kind} namespace")
+                os.close(fds[kind])
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _exec_process(sock, plan)
+            except BaseException as exc:
+                _report(sock, exc, "exec")
+                os._exit(1)
+        S.send(sock, {"type": "pid", "pid": pid})
+    except BaseException as exc:
+        _report(sock, exc, "exec")
+        os._exit(1)
+    os._exit(0)
+
+
+def _exec_process(sock: socket.socket, plan: ExecPlan) -> NoReturn:
+    proc = plan.process
+    if proc.terminal:
+        os.setsid()
+        _setup_terminal(sock, proc, console=False)
+    exe, env = become(proc, plan.procattrs, plan.preserve_fds,
+                      plan.seccomp if not proc.no_new_privileges else None)
+    if proc.no_new_privileges and plan.seccomp is not None:
+        seccomp.load(plan.seccomp)
+    S.send(sock, {"type": "ready"})
+    sock.close()
+    _exec(exe, proc.args or [], env)
 
 
 def _make_cwd(cwd: str) -> None:

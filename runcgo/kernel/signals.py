@@ -43,32 +43,49 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def forward_and_wait(pid: int) -> int:
-    """Forward every catchable signal to ``pid`` until it exits; return its exit code.
+class Forwarder:
+    """Forward every catchable signal we receive to ``pid``; reap it and report its code.
 
-    The caller must be ``pid``'s parent (or subreaper) so that it can reap it;
-    other orphans that land on us are reaped along the way.
+    Installed *before* the container starts, so a signal that arrives while
+    the user's program is starting is forwarded, not fatal to us.  The caller
+    must be ``pid``'s parent or subreaper; other orphans are reaped on the way.
     """
-    previous: dict[int, object] = {}
 
-    def forward(signum: int, _frame: object) -> None:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._previous: dict[int, object] = {}
+
+    def _forward(self, signum: int, _frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
+            os.kill(self.pid, signum)
 
-    for sig in map(int, signal.valid_signals()):
-        if sig in _NOT_FORWARDED:
-            continue
-        with contextlib.suppress(OSError, ValueError):
-            previous[sig] = signal.signal(sig, forward)
-    try:
-        while True:
-            try:
-                got, status = os.waitpid(-1, 0)
-            except ChildProcessError:
-                return 255
-            if got == pid:
-                return exit_code(status)
-    finally:
-        for sig, handler in previous.items():
+    def install(self) -> None:
+        for sig in map(int, signal.valid_signals()):
+            if sig in _NOT_FORWARDED:
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                self._previous[sig] = signal.signal(sig, self._forward)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
             with contextlib.suppress(OSError, ValueError, TypeError):
                 signal.signal(sig, handler)  # type: ignore[arg-type]
+        self._previous.clear()
+
+    def wait(self) -> int:
+        try:
+            while True:
+                try:
+                    got, status = os.waitpid(-1, 0)
+                except ChildProcessError:
+                    return 255
+                if got == self.pid:
+                    return exit_code(status)
+        finally:
+            self.restore()
+
+
+def forward_and_wait(pid: int) -> int:
+    fwd = Forwarder(pid)
+    fwd.install()
+    return fwd.wait()

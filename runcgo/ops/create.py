@@ -35,6 +35,9 @@ class CreateOptions:
     no_new_keyring: bool = False
     preserve_fds: int = 0
     systemd_cgroup: bool = False
+    # run -t in the foreground: keep the pty master for our own relay instead
+    # of handing it to a --console-socket.
+    relay_terminal: bool = False
 
 
 def rfc3339_now() -> str:
@@ -141,6 +144,15 @@ def write_pid_file(path: str, pid: int) -> None:
 
 
 async def create(store: Store, container_id: str, opts: CreateOptions) -> ContainerState:
+    st, master = await create_with_console(store, container_id, opts)
+    if master is not None:
+        os.close(master)
+    return st
+
+
+async def create_with_console(store: Store, container_id: str,
+                              opts: CreateOptions) -> tuple[ContainerState, int | None]:
+    """create; with ``opts.relay_terminal`` also returns the pty master."""
     check_id(container_id)
     bundle = os.path.abspath(opts.bundle)
     spec = S.load_config(bundle)
@@ -149,7 +161,7 @@ async def create(store: Store, container_id: str, opts: CreateOptions) -> Contai
     for warning in capabilities.check(spec.process.capabilities):
         log.warning(warning)
     linux = spec.linux or S.Linux()
-    if spec.process.terminal and not opts.console_socket:
+    if spec.process.terminal and not opts.console_socket and not opts.relay_terminal:
         raise ConfigError("cannot allocate a terminal without --console-socket "
                           "(use `runcgo run` for a foreground terminal)", "$.process.terminal")
     if store.exists(container_id):
@@ -166,6 +178,7 @@ async def create(store: Store, container_id: str, opts: CreateOptions) -> Contai
     fifo = os.path.join(cdir, EXEC_FIFO)
     cg: cgroups.CgroupManager | None = None
     procs = {"setup": 0, "init": 0}
+    console: list[int] = []
     parent_sock = child_sock = None
     try:
         os.mkfifo(fifo, 0o622)
@@ -191,7 +204,7 @@ async def create(store: Store, container_id: str, opts: CreateOptions) -> Contai
         cg.apply(pid)
         cg.set(linux.resources, devices=list(linux.devices or ()))
         sync.send(parent_sock, {"type": "go"})
-        _converse(parent_sock, procs, linux, spec, st)
+        _converse(parent_sock, procs, linux, spec, st, opts, console)
         init_pid = procs["init"]
         info = proc_start_time(init_pid)
         if info is None:
@@ -200,8 +213,10 @@ async def create(store: Store, container_id: str, opts: CreateOptions) -> Contai
         store.save(st)
         if opts.pid_file:
             write_pid_file(opts.pid_file, init_pid)
-        return st
+        return st, (console[0] if console else None)
     except BaseException:
+        for fd in console:
+            os.close(fd)
         if prepared is not None:
             prepared.close()
         init_pid, setup_pid = procs["init"], procs["setup"]
@@ -230,21 +245,24 @@ def _saved_config(spec: S.Spec) -> dict[str, Any]:
     """What later commands need from the config: hooks (poststart/poststop), namespaces."""
     import msgspec
 
-    out: dict[str, Any] = {"namespaces": S.namespaces(spec)}
+    out: dict[str, Any] = {"namespaces": S.namespaces(spec),
+                           "process": msgspec.to_builtins(spec.process)}
     if spec.hooks:
         out["hooks"] = msgspec.to_builtins(spec.hooks)
+    if spec.linux and spec.linux.seccomp:
+        out["seccomp"] = msgspec.to_builtins(spec.linux.seccomp)
     return out
 
 
-def _converse(sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec,
-              st: ContainerState) -> None:
+def _converse(sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec | None,
+              st: ContainerState | None, opts: Any, console: list[int]) -> None:
     """Answer the children until the init is ready.
 
     ``procs`` tracks the setup child (zeroed once reaped, so cleanup never
     signals a recycled pid) and the init's host pid.
     """
     while True:
-        msg, _fds = sync.recv(sock)
+        msg, fds = sync.recv(sock)
         if msg is None:
             raise SetupError("init", "", 0, "container init exited without reporting")
         kind = msg.get("type")
@@ -252,9 +270,13 @@ def _converse(sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec,
             _write_maps(procs["setup"], linux)
             sync.send(sock, {"type": "userns-done"})
         elif kind == "pid":
-            procs["init"] = st.pid = int(msg["pid"])
+            procs["init"] = int(msg["pid"])
+            if st is not None:
+                st.pid = procs["init"]
             _reap(procs)
-        elif kind == "hooks":
+        elif kind == "console":
+            hand_over_console(fds, msg.get("name", ""), opts.console_socket, console)
+        elif kind == "hooks" and spec is not None and st is not None:
             try:
                 H.run_fatal("prestart", spec.hooks, "prestart", st, "creating")
                 H.run_fatal("createRuntime", spec.hooks, "create_runtime", st, "creating")
@@ -268,6 +290,24 @@ def _converse(sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec,
             raise SetupError.from_dict(msg)
         else:
             raise SetupError("init", "", 0, f"unexpected message from init: {msg!r}")
+
+
+def hand_over_console(fds: list[int], name: str, socket_path: str | None,
+                      keep: list[int]) -> None:
+    """The init's pty master: to --console-socket, or kept for our own relay."""
+    if len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
+        raise SetupError("console", "", 0, "expected one pty master fd from the init")
+    if socket_path:
+        from ..kernel.console import send_console
+
+        try:
+            send_console(socket_path, fds[0], name)
+        finally:
+            os.close(fds[0])
+    else:
+        keep.append(fds[0])
 
 
 def _reap(procs: dict[str, int]) -> None:

@@ -20,16 +20,21 @@ async def run(store: Store, container_id: str, opts: CreateOptions, *, detach: b
         # inherit the init and can reap it and read its exit status.
         sc.set_subreaper()
     st = await create(store, container_id, opts)
+    forwarder = None if detach else signals.Forwarder(st.pid)
     try:
+        if forwarder is not None:
+            forwarder.install()
         await start(store, container_id)
     except BaseException:
+        if forwarder is not None:
+            forwarder.restore()
         with contextlib.suppress(Exception):
             await delete(store, container_id, force=True)
         raise
-    if detach:
+    if forwarder is None:
         return 0
     try:
-        code = signals.forward_and_wait(st.pid)
+        code = forwarder.wait()
     finally:
         if not keep:
             await delete(store, container_id, force=True)

@@ -39,7 +39,7 @@ def wait_status(rc: Runcgo, cid: str, want: str, timeout: float = 10) -> dict:
 
 
 def test_create_start_stop_delete(runcgo: Runcgo) -> None:
-    cid, bundle = runcgo.bundle(["sh", "-c", "read x < /dev/null; sleep 0.3"])
+    cid, bundle = runcgo.bundle(["sh", "-c", "read x < /dev/null; sleep 2"])
     pidfile = bundle / "init.pid"
     r = runcgo("create", "--bundle", str(bundle), "--pid-file", str(pidfile), cid)
     assert r.returncode == 0, r.stderr
@@ -61,7 +61,7 @@ def test_create_start_stop_delete(runcgo: Runcgo) -> None:
     assert not os.path.exists(runcgo.root / cid / "exec.fifo")
     with open(f"/proc/{st['pid']}/cmdline", "rb") as f:
         assert f.read().split(b"\0")[0] in (b"sh", b"sleep")  # the user's program now
-    wait_status(runcgo, cid, "stopped")
+    wait_status(runcgo, cid, "stopped", timeout=15)
     assert runcgo.state(cid)["pid"] == 0
     r = runcgo("delete", cid)
     assert r.returncode == 0, r.stderr

@@ -1,0 +1,186 @@
+"""``exec``: run a new process inside a running container.
+
+A setup child, forked like create's, is moved into the container's cgroup,
+joins its namespaces with setns (user first), forks once more to enter the
+PID namespace, takes the process's own security context and execs.  No
+nsenter, no shell.  Detached (``-d``) it outlives us; in the foreground we
+forward signals and return its exit status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from .. import log
+from .. import spec as S
+from ..errors import ConfigError, ContainerNotRunning, InvalidState, SetupError
+from ..kernel import capabilities, cgroups, preexec, seccomp, signals, sync
+from ..kernel import syscalls as sc
+from ..state import ContainerState, Store, proc_start_time
+from .create import hand_over_console, write_pid_file
+
+
+@dataclass
+class ExecOptions:
+    process: S.Process
+    detach: bool = False
+    pid_file: str | None = None
+    console_socket: str | None = None
+    preserve_fds: int = 0
+    ignore_paused: bool = False
+    relay_terminal: bool = False
+
+
+def base_process(st: ContainerState) -> S.Process:
+    """The container's own process config: the defaults an exec inherits."""
+    raw = st.config.get("process") or {}
+    return msgspec.convert(raw, S.Process)
+
+
+def process_from_flags(st: ContainerState, args: list[str], *, env: list[str], cwd: str | None,
+                       user: str | None, additional_gids: list[int], caps: list[str],
+                       no_new_privs: bool, tty: bool) -> S.Process:
+    """runc's exec flags on top of the container's process config."""
+    base = base_process(st)
+    if not args:
+        raise ConfigError("exec needs a command (or --process FILE)", "args")
+    merged: dict[str, str] = {}
+    for item in [*(base.env or []), *env]:
+        k, _, v = item.partition("=")
+        merged[k] = v
+    u = msgspec.structs.replace(base.user)
+    if user:
+        uid, _, gid = user.partition(":")
+        try:
+            u.uid = int(uid)
+            if gid:
+                u.gid = int(gid)
+        except ValueError:
+            raise ConfigError(f"--user {user!r}: want uid[:gid] as numbers", "--user") from None
+    if additional_gids:
+        u.additional_gids = additional_gids
+    c = base.capabilities
+    if caps:
+        c = msgspec.structs.replace(c) if c else S.LinuxCapabilities()
+        for name in ("bounding", "effective", "permitted"):
+            setattr(c, name, sorted({*(getattr(c, name) or []), *caps}))
+    return msgspec.structs.replace(
+        base, args=args, env=[f"{k}={v}" for k, v in merged.items()], cwd=cwd or base.cwd,
+        user=u, capabilities=c, terminal=tty,
+        no_new_privileges=base.no_new_privileges or no_new_privs, console_size=None)
+
+
+def load_process_file(path: str) -> S.Process:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", "--process") from None
+    proc: S.Process = S.decode(data, S.Process, path)
+    return proc
+
+
+async def exec_process(store: Store, container_id: str, opts: ExecOptions) -> int:
+    """Returns the process's exit code (0 when detached)."""
+    fd, code = await exec_with_console(store, container_id, opts)
+    if fd is not None:
+        os.close(fd)
+    return code
+
+
+async def exec_with_console(store: Store, container_id: str,
+                            opts: ExecOptions) -> tuple[int | None, int]:
+    st = store.load(container_id)
+    if st.status == "stopped":
+        raise ContainerNotRunning(container_id)
+    if st.status == "paused" and not opts.ignore_paused:
+        raise InvalidState(f"cannot exec in paused container {container_id} "
+                           "(resume it, or pass --ignore-paused)")
+    proc = opts.process
+    S.validate_process(proc, "$")
+    if proc.terminal and not opts.console_socket and not opts.relay_terminal:
+        raise ConfigError("a terminal needs --console-socket when detached", "$.terminal")
+    for warning in capabilities.check(proc.capabilities):
+        log.warning(warning)
+    profile = st.config.get("seccomp")
+    prepared = seccomp.prepare(msgspec.convert(profile, S.LinuxSeccomp)) if profile else None
+    from .create import procattr_steps
+
+    steps = procattr_steps(S.Spec(oci_version="1.3.0", process=proc))
+    namespaces = list((st.config.get("namespaces") or {}).keys())
+    info = proc_start_time(st.pid)
+    if info is None or info[0] != st.init_start_time:
+        raise ContainerNotRunning(container_id)
+    plan = preexec.ExecPlan(container_id=container_id, init_pid=st.pid, namespaces=namespaces,
+                            process=proc, preserve_fds=opts.preserve_fds, seccomp=prepared,
+                            procattrs=steps)
+    if not opts.detach:
+        sc.set_subreaper()  # the process's parent (our setup child) exits at once
+    parent_sock, child_sock = sync.pair()
+    procs = {"setup": 0, "init": 0}
+    console: list[int] = []
+    forwarder = None
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            parent_sock.close()
+            preexec.run_exec_child(child_sock, plan)
+        procs["setup"] = pid
+        child_sock.close()
+        if prepared is not None:
+            prepared.close()
+        if st.cgroup:
+            cgroups.from_state(st.cgroup).apply(pid)
+        sync.send(parent_sock, {"type": "go"})
+        _converse(parent_sock, procs, opts, console)
+        exec_pid = procs["init"]
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, exec_pid)
+        if opts.detach:
+            return (console[0] if console else None), 0
+        forwarder = signals.Forwarder(exec_pid)
+        forwarder.install()
+    except BaseException:
+        for fd in console:
+            os.close(fd)
+        if procs["init"]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(procs["init"], signal.SIGKILL)
+        if procs["setup"]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(procs["setup"], signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(procs["setup"], 0)
+        raise
+    finally:
+        parent_sock.close()
+    if opts.relay_terminal:
+        # The caller relays the terminal and then calls wait_exec(forwarder).
+        return (console[0] if console else None), -1 if forwarder is None else forwarder.pid
+    return None, forwarder.wait()
+
+
+def _converse(sock: Any, procs: dict[str, int], opts: ExecOptions, console: list[int]) -> None:
+    while True:
+        msg, fds = sync.recv(sock)
+        if msg is None:
+            raise SetupError("exec", "", 0, "exec process exited without reporting")
+        kind = msg.get("type")
+        if kind == "pid":
+            procs["init"] = int(msg["pid"])
+            os.waitpid(procs["setup"], 0)
+            procs["setup"] = 0
+        elif kind == "console":
+            hand_over_console(fds, msg.get("name", ""), opts.console_socket, console)
+        elif kind == "ready":
+            return
+        elif kind == "error":
+            raise SetupError.from_dict(msg)
+        else:
+            raise SetupError("exec", "", 0, f"unexpected message: {msg!r}")
