@@ -301,6 +301,26 @@ def cmd_exec(argv: list[str], g: Globals) -> int:
     return drive(E.exec_process(store, a.container_id, opts))
 
 
+def cmd_pause(argv: list[str], g: Globals) -> int:
+    from .ops import drive
+    from .ops.pause import pause
+
+    p = _parser("pause")
+    _id(p)
+    drive(pause(Store(g.root), p.parse_args(argv).container_id))
+    return 0
+
+
+def cmd_resume(argv: list[str], g: Globals) -> int:
+    from .ops import drive
+    from .ops.pause import resume
+
+    p = _parser("resume")
+    _id(p)
+    drive(resume(Store(g.root), p.parse_args(argv).container_id))
+    return 0
+
+
 def cmd_features(argv: list[str], g: Globals) -> int:
     from .features import features
 
@@ -313,6 +333,7 @@ COMMANDS: dict[str, Callable[[list[str], Globals], int]] = {
     "create": cmd_create, "start": cmd_start, "run": cmd_run, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "exec": cmd_exec,
+    "pause": cmd_pause, "resume": cmd_resume,
 }
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import ctypes
 import errno
 
+from .. import log
 from ..errors import ConfigError
 from ..spec import LinuxCapabilities
 
@@ -235,10 +236,7 @@ def apply_sets(caps: LinuxCapabilities | None) -> None:
         if not amb >> n & 1:
             continue
         if not (prm >> n & 1 and inh >> n & 1):
-            import logging
-
-            logging.getLogger(__name__).warning(
-                "ambient %s skipped: not both permitted and inheritable", CAP_NAMES[n])
+            log.warning(f"ambient {CAP_NAMES[n]} skipped: not both permitted and inheritable")
             continue
         if _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, n, 0, 0) < 0:
             raise OSError(ctypes.get_errno(), f"raise ambient {CAP_NAMES[n]}")

@@ -22,8 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+# Everything the children run after pivot_root/setns(mnt) must be imported
+# here, before fork: the runtime's own files are not reachable from inside.
+from .. import log  # noqa: F401
 from ..spec import Hooks, Process
-from . import capabilities, hooks, process, rootfs, seccomp
+from . import capabilities, hooks, netdev, process, rootfs, seccomp
+from . import console as pty_console
 from . import sync as S
 from . import syscalls as sc
 
@@ -53,10 +57,17 @@ class InitPlan:
     procattrs: list[Callable[[], None]] = field(default_factory=list)
 
 
+def _preload(prepared: seccomp.Prepared | None) -> None:
+    """Import, while the host's files are still visible, what only some paths need."""
+    if prepared is not None and prepared.notify:
+        from . import seccomp_notify  # noqa: F401
+
+
 def run_setup_child(sock: socket.socket, plan: InitPlan) -> NoReturn:
     """Entry point of the setup child (right after fork)."""
     op = "namespaces"
     try:
+        _preload(plan.seccomp)
         _setup_child(sock, plan)
     except BaseException as exc:  # every failure must reach the parent as a message
         _report(sock, exc, op)
@@ -132,9 +143,7 @@ def _init(sock: socket.socket, plan: InitPlan) -> NoReturn:
     os.setsid()
     ns = plan.namespaces
     if "network" in ns and ns["network"] is None:
-        from .netdev import loopback_up
-
-        loopback_up()
+        netdev.loopback_up()
     if plan.hostname:
         sc.sethostname(plan.hostname)
     if plan.domainname:
@@ -225,8 +234,7 @@ def _exec(exe: str, args: list[str], env: dict[str, str]) -> NoReturn:
 
 def _setup_terminal(sock: socket.socket, proc: Process, console: bool) -> None:
     """Allocate the pty in the container's devpts; the master goes to the parent."""
-    from . import console as C
-
+    C = pty_console
     master, peer, name = C.open_pty()
     if proc.console_size:
         C.set_size(peer, proc.console_size.height, proc.console_size.width)
@@ -256,6 +264,7 @@ class ExecPlan:
 def run_exec_child(sock: socket.socket, plan: ExecPlan) -> NoReturn:
     """Entry point of exec's setup child: join the namespaces, fork into the pid ns."""
     try:
+        _preload(plan.seccomp)
         _expect(sock, "go")  # the parent has put us in the container's cgroup
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         fds: dict[str, int] = {}

@@ -340,10 +340,10 @@ def load(prepared: Prepared, state_json: bytes | None = None) -> None:
 
 
 def _debug(msg: str, *args: object) -> None:
-    """Debug log without importing logging on the common path (it costs ~5 ms)."""
-    import logging
+    """Debug log through runcgo's own logger (``logging`` costs ~5 ms to import)."""
+    from .. import log
 
-    logging.getLogger(__name__).debug(msg, *args)
+    log.debug(msg % args if args else msg)
 
 
 def describe(prepared: Prepared) -> dict[str, Any]:

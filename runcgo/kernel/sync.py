@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import array
 import json
+import os
 import socket
 from typing import Any
+
+from ..errors import strerror
 
 MAX_MSG = 1 << 16
 
@@ -50,10 +53,6 @@ def error_message(exc: BaseException, op: str = "") -> dict[str, Any]:
     the libc text there and the path in ``filename``.  Either way the user
     reads "<what> <where>: <errno text>".
     """
-    import os
-
-    from ..errors import strerror
-
     if isinstance(exc, OSError) and exc.errno:
         text = strerror(exc.errno)
         if exc.strerror and exc.strerror != os.strerror(exc.errno):
