@@ -7,6 +7,7 @@ argparse parser, so a Docker call pays for one small parser, not twenty.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -321,6 +322,102 @@ def cmd_resume(argv: list[str], g: Globals) -> int:
     return 0
 
 
+def cmd_update(argv: list[str], g: Globals) -> int:
+    from .ops import drive
+    from .ops.update import resources_from_flags, update
+
+    p = _parser("update")
+    p.add_argument("-r", "--resources")
+    for flag in ("blkio-weight", "cpu-period", "cpu-quota", "cpu-rt-period", "cpu-rt-runtime",
+                 "cpuset-cpus", "cpuset-mems", "kernel-memory", "kernel-memory-tcp", "memory",
+                 "memory-reservation", "memory-swap", "pids-limit", "cpu-idle",
+                 "l3-cache-schema", "mem-bw-schema"):
+        p.add_argument(f"--{flag}")
+    p.add_argument("--cpu-share", "--cpu-shares", dest="cpu_shares")
+    _id(p)
+    a = p.parse_args(argv)
+    base = None
+    if a.resources:
+        from .spec import LinuxResources, decode
+
+        if a.resources == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            try:
+                with open(a.resources, "rb") as f:
+                    data = f.read()
+            except OSError as exc:
+                raise InvalidArgument(f"--resources {a.resources}: {exc.strerror}") from None
+        base = decode(data, LinuxResources, "--resources")
+    if a.l3_cache_schema or a.mem_bw_schema:
+        raise InvalidArgument("Intel RDT is not available on this host (no resctrl)")
+    res = resources_from_flags(
+        base, memory=a.memory, memory_swap=a.memory_swap,
+        memory_reservation=a.memory_reservation, kernel_memory=a.kernel_memory,
+        kernel_memory_tcp=a.kernel_memory_tcp, cpu_shares=a.cpu_shares, cpu_quota=a.cpu_quota,
+        cpu_period=a.cpu_period, cpu_rt_period=a.cpu_rt_period, cpu_rt_runtime=a.cpu_rt_runtime,
+        cpu_idle=a.cpu_idle, cpuset_cpus=a.cpuset_cpus, cpuset_mems=a.cpuset_mems,
+        pids_limit=a.pids_limit, blkio_weight=a.blkio_weight)
+    drive(update(Store(g.root), a.container_id, res))
+    return 0
+
+
+def cmd_ps(argv: list[str], g: Globals) -> int:
+    from .ops import drive
+    from .ops.ps import filter_ps_table, ps
+
+    p = _parser("ps")
+    p.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    _id(p)
+    p.add_argument("ps_args", nargs=argparse.REMAINDER)
+    a = p.parse_args(argv)
+    pids = drive(ps(Store(g.root), a.container_id))
+    if a.format == "json":
+        print(json.dumps(pids))
+        return 0
+    import subprocess
+
+    out = subprocess.run(["ps", *(a.ps_args or ["-ef"])], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise InvalidArgument(f"ps {' '.join(a.ps_args or ['-ef'])}: {out.stderr.strip()}")
+    sys.stdout.write(filter_ps_table(out.stdout, pids))
+    return 0
+
+
+def _duration(text: str) -> float:
+    """Go-style durations: 5s, 100ms, 1m30s, or plain seconds."""
+    import re
+
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise InvalidArgument(f"invalid duration {text!r}")
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def cmd_events(argv: list[str], g: Globals) -> int:
+    from .ops.events import iter_events
+
+    p = _parser("events")
+    p.add_argument("--stats", action="store_true")
+    p.add_argument("--interval", default="5s")
+    _id(p)
+    a = p.parse_args(argv)
+    interval = _duration(a.interval)
+    if interval <= 0:
+        raise InvalidArgument("--interval must be greater than 0")
+    try:
+        for event in iter_events(Store(g.root), a.container_id, stats=a.stats, interval=interval):
+            sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+            sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away: a normal way for a stream to end
+        with contextlib.suppress(OSError):
+            os.close(1)
+    return 0
+
+
 def cmd_features(argv: list[str], g: Globals) -> int:
     from .features import features
 
@@ -333,7 +430,8 @@ COMMANDS: dict[str, Callable[[list[str], Globals], int]] = {
     "create": cmd_create, "start": cmd_start, "run": cmd_run, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "exec": cmd_exec,
-    "pause": cmd_pause, "resume": cmd_resume,
+    "pause": cmd_pause, "resume": cmd_resume, "update": cmd_update, "ps": cmd_ps,
+    "events": cmd_events,
 }
 
 
