@@ -133,8 +133,21 @@ if [ "$MODE" = systemd ]; then
     # systemd wants a machine-id; a throw-away one on the tmpfs upper layer
     cat /proc/sys/kernel/random/uuid | tr -d - > $R/run/machine-id
     mount --bind $R/run/machine-id $R/etc/machine-id 2>/dev/null
-    echo "RUNCGO-VM-READY"
-    exec switch_root $R /lib/systemd/systemd
+    mkdir -p $R/run/systemd/system.conf.d
+    cp /ctl/system.conf $R/run/systemd/system.conf.d/runcgo-vm.conf
+    # generators (fstab, sysv, getty, ...) cost seconds over 9p and are not wanted
+    mkdir -p $R/run/systemd/system-generators $R/run/systemd/system-environment-generators
+    for g in $R/lib/systemd/system-generators/* $R/usr/lib/systemd/system-generators/*; do
+        ln -sf /dev/null $R/run/systemd/system-generators/${g##*/}
+    done
+    for g in $R/lib/systemd/system-environment-generators/* $R/usr/lib/systemd/system-environment-generators/*; do
+        ln -sf /dev/null $R/run/systemd/system-environment-generators/${g##*/}
+    done
+    # not a container: the host's /.dockerenv would make systemd think so
+    rm -f $R/.dockerenv $R/run/.containerenv
+    echo "RUNCGO-VM-READY $(cat /proc/uptime)"
+    exec switch_root $R /lib/systemd/systemd --unit=runcgo-vm.target --show-status=0 \
+        --log-level=warning --log-target=console --log-color=0
 fi
 printf '::once:/run/runcgo-vm/busybox sh /run/runcgo-vm/stage2.sh\n' > $R/run/runcgo-vm/inittab
 mount --bind $R/run/runcgo-vm/inittab $R/etc/inittab 2>/dev/null \
@@ -159,9 +172,7 @@ rc=$?
 echo $rc > $C/status
 $B sync
 echo "RUNCGO-VM-EXIT=$rc" > /dev/console
-if [ "$1" != systemd ]; then
-    $B poweroff -f
-fi
+$B poweroff -f
 """
 
 # systemd units written under /run/systemd/system in the guest.
@@ -175,19 +186,24 @@ AllowIsolate=yes
 SYSTEMD_SERVICE = """[Unit]
 Description=runcgo VM job
 Wants=dbus.socket dbus.service
-After=dbus.socket dbus.service basic.target
-OnSuccess=poweroff.target
-OnFailure=poweroff.target
+After=dbus.socket dbus.service
 
 [Service]
 Type=oneshot
 ExecStart=/run/runcgo-vm/busybox sh /run/runcgo-vm/stage2.sh systemd
-ExecStopPost=/run/runcgo-vm/busybox sh -c 'echo b > /proc/sysrq-trigger 2>/dev/null; /run/runcgo-vm/busybox poweroff -f'
+ExecStopPost=/run/runcgo-vm/busybox poweroff -f
 StandardInput=null
-StandardOutput=journal+console
-StandardError=journal+console
+StandardOutput=null
+StandardError=null
 TimeoutStartSec=infinity
-Delegate=no
+"""
+
+SYSTEMD_CONF = """[Manager]
+DefaultStandardOutput=inherit
+DefaultStandardError=inherit
+ShowStatus=no
+LogColor=no
+DefaultTimeoutStartSec=30s
 """
 
 # Units that are slow or useless in the throw-away guest.
@@ -525,6 +541,7 @@ def write_units(ctl: Path) -> None:
     u.mkdir()
     (u / "runcgo-vm.target").write_text(SYSTEMD_TARGET)
     (u / "runcgo-job.service").write_text(SYSTEMD_SERVICE)
+    (ctl / "system.conf").write_text(SYSTEMD_CONF)
     for name in SYSTEMD_MASK:
         os.symlink("/dev/null", u / name)
 
