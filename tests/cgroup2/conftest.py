@@ -27,6 +27,7 @@ Inside the guest (RUNCGO_IN_VM=1) this conftest only records results for the hos
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 import os
 import shlex
 import subprocess
@@ -50,6 +51,11 @@ HERE = Path(__file__).resolve().parent
 # guest directory -> boot the guest with systemd as PID 1?
 GUEST_DIRS = {HERE / "guest": False, HERE / "guest_systemd": True}
 RESULTS_ENV = "RUNCGO_VM_RESULTS"
+# Python runs 8-50x slower in the guest and plugin auto-loading (trio, hypothesis, ...)
+# costs ~15 s there, so the guest pytest loads only these plugins.  Async guest tests:
+# use anyio's plugin (@pytest.mark.anyio; the anyio_backend fixture may say "trio").
+# Add more with RUNCGO_VM_PYTEST_ARGS="-p pytest_trio.plugin".
+GUEST_PLUGINS = ["pytest_timeout", "anyio.pytest_plugin"]
 
 
 def _guest_mode(path: Path) -> bool | None:
@@ -112,31 +118,42 @@ class GuestSession:
         work = Path(tempfile.mkdtemp(prefix="runcgo-vm-results-"))
         results = work / "results.jsonl"
         results.touch()
-        env = {RESULTS_ENV: str(results), "RUNCGO_IN_VM": "1", "PYTHONUNBUFFERED": "1"}
-        for k in ("PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED"):
+        env = {
+            RESULTS_ENV: str(results),
+            "RUNCGO_IN_VM": "1",
+            "PYTHONUNBUFFERED": "1",
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+        }
+        # PYTHONDONTWRITEBYTECODE is deliberately not passed: in the guest, .pyc files
+        # land in the throw-away tmpfs overlay, and every later process of the same boot
+        # (each runcgo call) is spared the (slow, emulated) compile.
+        for k in ("PYTHONHASHSEED",):
             if k in os.environ:
                 env[k] = os.environ[k]
         extra = shlex.split(os.environ.get("RUNCGO_VM_PYTEST_ARGS", ""))
         cmd = [
             sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfEs",
-            "--color=no", *extra, *nodeids,
+            "--color=no", *(a for p in GUEST_PLUGINS for a in ("-p", p)), *extra, *nodeids,
         ]
+        show = os.environ.get("RUNCGO_VM_SHOW") == "1"
         argv = vmtier.launcher_argv(
             cmd, systemd=self.systemd, timeout=timeout, shares=[str(work)], env=env,
-            cwd=str(self.config.rootpath),
+            cwd=str(self.config.rootpath), extra=["-v"] if show else [],
         )
-        show = os.environ.get("RUNCGO_VM_SHOW") == "1"
         t0 = time.monotonic()
         with subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         ) as p:
             assert p.stdout is not None
             chunks = []
-            for line in p.stdout:
-                chunks.append(line)
-                if show:
-                    sys.stderr.buffer.write(line)
-                    sys.stderr.flush()
+            capman = self.config.pluginmanager.getplugin("capturemanager")
+            ctx = capman.global_and_fixture_disabled() if (show and capman) else nullcontext()
+            with ctx:
+                for line in p.stdout:
+                    chunks.append(line)
+                    if show:
+                        sys.stderr.buffer.write(line)
+                        sys.stderr.flush()
             self.rc = p.wait()
         self.seconds = time.monotonic() - t0
         self.output = b"".join(chunks).decode(errors="replace")

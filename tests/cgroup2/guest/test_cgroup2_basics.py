@@ -44,7 +44,7 @@ def test_child_limits_and_membership(cgroup: Path) -> None:
 
 def test_pids_max_is_enforced(cgroup: Path) -> None:
     (cgroup / "pids.max").write_text("3")
-    script = "for i in 1 2 3 4 5 6; do sleep 5 & done; wait"
+    script = "for i in 1 2 3 4 5 6; do sleep 1 & done; wait"
     p = subprocess.run(
         ["/bin/sh", "-c", script],
         preexec_fn=lambda: (cgroup / "cgroup.procs").write_text("0"),
