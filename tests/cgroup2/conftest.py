@@ -148,12 +148,16 @@ class GuestSession:
             chunks = []
             capman = self.config.pluginmanager.getplugin("capturemanager")
             ctx = capman.global_and_fixture_disabled() if (show and capman) else nullcontext()
-            with ctx:
-                for line in p.stdout:
-                    chunks.append(line)
-                    if show:
-                        sys.stderr.buffer.write(line)
-                        sys.stderr.flush()
+            try:
+                with ctx:
+                    for line in p.stdout:
+                        chunks.append(line)
+                        if show:
+                            sys.stderr.buffer.write(line)
+                            sys.stderr.flush()
+            except BaseException:  # e.g. pytest-timeout or ^C: the launcher kills qemu
+                p.terminate()
+                raise
             self.rc = p.wait()
         self.seconds = time.monotonic() - t0
         self.output = b"".join(chunks).decode(errors="replace")

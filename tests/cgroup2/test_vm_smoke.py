@@ -62,12 +62,6 @@ def test_vm_runs_command_with_cgroup2() -> None:
     assert vmtier.host_cgroup_fstype() == before  # the VM never touches the host's cgroups
 
 
-def test_vm_passes_exit_status_through() -> None:
-    # a command that doesn't exist: the guest boots and reports env's 127
-    p = vmtier.run_in_vm(["/nonexistent-runcgo-binary"], timeout=300)
-    assert p.returncode == 127, p.stderr
-
-
 def test_vm_timeout_is_125_and_kills_qemu() -> None:
     p = vmtier.run_in_vm(["sleep", "1000"], timeout=2)
     assert p.returncode == vmtier.VM_FAILURE, p.stderr

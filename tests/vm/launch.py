@@ -62,6 +62,7 @@ MODULES = [
     "9pnet_virtio",
     "9p",
     "overlay",
+    "autofs4",  # systemd loads it at start-up otherwise (slowly, over 9p)
 ]
 MSIZE = 512000
 EXIT_MARKER = "RUNCGO-VM-EXIT="
@@ -504,10 +505,15 @@ def prepare_images(kernel: str | None, cdir: str | None, log: "Log") -> tuple[Pa
         if not initrd.exists():
             _atomic_write(initrd, build_initramfs(kver))
         log(f"built VM images in {d} ({time.monotonic() - t0:.1f}s)")
-        # drop stale cache entries from older kernels/script versions
-        for old in d.parent.iterdir():
-            if old != d and old.is_dir() and re.match(r".+-\d+-[0-9a-f]{12}$", old.name):
-                shutil.rmtree(old, ignore_errors=True)
+        # drop stale entries (other kernels/launcher versions), keeping the 4 newest:
+        # several worktrees with different launcher versions may share the cache
+        olds = sorted(
+            (o for o in d.parent.iterdir()
+             if o != d and o.is_dir() and re.match(r".+-\d+-[0-9a-f]{12}$", o.name)),
+            key=lambda o: o.stat().st_mtime, reverse=True,
+        )
+        for old in olds[3:]:
+            shutil.rmtree(old, ignore_errors=True)
     return vmlinux, initrd, kver
 
 
@@ -546,7 +552,26 @@ def write_units(ctl: Path) -> None:
         os.symlink("/dev/null", u / name)
 
 
+def _die_with_parent() -> None:
+    """In the qemu child: get SIGKILL if the launcher dies (even by SIGKILL)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except Exception:
+        pass
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    # turn SIGTERM/SIGHUP into SystemExit so the `finally` below kills qemu
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _exit_on_signal)
     ap = argparse.ArgumentParser(
         prog="launch.py",
         description="Run CMD inside a throw-away QEMU guest with pure cgroup v2.",
@@ -652,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
             stderr=subprocess.STDOUT,
             pass_fds=(out_w, err_w),
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         os.close(out_w)
         os.close(err_w)
