@@ -21,6 +21,13 @@ def cgroup2(session: nox.Session) -> None:
     # Build/refresh the cached vmlinux + initramfs (~1-2 s, once per kernel/launcher).
     session.run("python", "tests/vm/launch.py", "--build-only")
     session.run(
-        "python", "-m", "pytest", "-p", "no:cacheprovider", "-ra", "--durations=5",
-        "tests/cgroup2", *session.posargs,
+        "python",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-ra",
+        "--durations=5",
+        "tests/cgroup2",
+        *session.posargs,
     )

@@ -26,14 +26,15 @@ Inside the guest (RUNCGO_IN_VM=1) this conftest only records results for the hos
 
 from __future__ import annotations
 
+import importlib.util
 import json
-from contextlib import nullcontext
 import os
 import shlex
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ except ImportError:  # pragma: no cover
     _Skipped = None  # type: ignore[assignment,misc]
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vm"))
-import vmtier  # noqa: E402
+import vmtier
 
 HERE = Path(__file__).resolve().parent
 # guest directory -> boot the guest with systemd as PID 1?
@@ -56,6 +57,11 @@ RESULTS_ENV = "RUNCGO_VM_RESULTS"
 # use anyio's plugin (@pytest.mark.anyio; the anyio_backend fixture may say "trio").
 # Add more with RUNCGO_VM_PYTEST_ARGS="-p pytest_trio.plugin".
 GUEST_PLUGINS = ["pytest_timeout", "anyio.pytest_plugin"]
+
+
+def _guest_plugins() -> list[str]:
+    # the guest runs this interpreter: a plugin importable here is importable there
+    return [p for p in GUEST_PLUGINS if importlib.util.find_spec(p.split(".")[0]) is not None]
 
 
 def _guest_mode(path: Path) -> bool | None:
@@ -132,13 +138,27 @@ class GuestSession:
                 env[k] = os.environ[k]
         extra = shlex.split(os.environ.get("RUNCGO_VM_PYTEST_ARGS", ""))
         cmd = [
-            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfEs",
-            "--color=no", *(a for p in GUEST_PLUGINS for a in ("-p", p)), *extra, *nodeids,
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rfEs",
+            "--color=no",
+            *(a for p in _guest_plugins() for a in ("-p", p)),
+            *extra,
+            *nodeids,
         ]
         show = os.environ.get("RUNCGO_VM_SHOW") == "1"
         argv = vmtier.launcher_argv(
-            cmd, systemd=self.systemd, timeout=timeout, shares=[str(work)], env=env,
-            cwd=str(self.config.rootpath), extra=["-v"] if show else [],
+            cmd,
+            systemd=self.systemd,
+            timeout=timeout,
+            shares=[str(work)],
+            env=env,
+            cwd=str(self.config.rootpath),
+            extra=["-v"] if show else [],
         )
         t0 = time.monotonic()
         with subprocess.Popen(
@@ -212,7 +232,8 @@ class GuestItem(pytest.Item):
         gs = sessions.setdefault(self.systemd, GuestSession(self.config, self.systemd))
         if not gs.ran:
             ids = [
-                i.nodeid for i in self.session.items
+                i.nodeid
+                for i in self.session.items
                 if isinstance(i, GuestItem) and i.systemd == self.systemd
             ]
             gs.run(ids)
@@ -231,9 +252,23 @@ _sessions_key = pytest.StashKey[dict[bool, GuestSession]]()
 
 
 if not vmtier.IN_VM:
+    _fstype_key = pytest.StashKey[str]()
 
     def pytest_configure(config: pytest.Config) -> None:
         config.stash[_sessions_key] = {}
+        # the VM must never change the host's cgroup layout (v1 tmpfs here)
+        config.stash[_fstype_key] = vmtier.host_cgroup_fstype()
+
+    def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+        before = session.config.stash.get(_fstype_key, "")
+        after = vmtier.host_cgroup_fstype()
+        if before and after != before:
+            session.config.get_terminal_writer().line(
+                f"HOST BROKEN: /sys/fs/cgroup changed from {before} to {after} during the "
+                "cgroup2 tier",
+                red=True,
+            )
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(
@@ -253,7 +288,9 @@ if not vmtier.IN_VM:
                 proxy.add_marker(pytest.mark.timeout(timeout))
             items[idx] = proxy
 
-    def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    def pytest_terminal_summary(
+        terminalreporter: Any, exitstatus: int, config: pytest.Config
+    ) -> None:
         for systemd, gs in sorted(config.stash.get(_sessions_key, {}).items()):
             if gs.ran:
                 terminalreporter.write_line(

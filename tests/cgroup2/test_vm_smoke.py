@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vm"))
-import vmtier  # noqa: E402
+import vmtier
 
 _reason = vmtier.vm_unavailable_reason()
 pytestmark = [
@@ -56,7 +56,9 @@ def test_vm_runs_command_with_cgroup2() -> None:
     t0 = time.monotonic()
     p = vmtier.run_in_vm([sys.executable, "-c", GUEST_CODE], timeout=300)
     elapsed = time.monotonic() - t0
-    assert p.returncode == 42, f"launcher exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    assert p.returncode == 42, (
+        f"launcher exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    )
     assert "SMOKE-OK" in p.stdout
     print(f"VM smoke test: {elapsed:.1f}s")
     assert vmtier.host_cgroup_fstype() == before  # the VM never touches the host's cgroups

@@ -41,7 +41,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 VM_FAILURE = 125
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -284,7 +287,7 @@ SYSTEMD_MASK = [
 ]
 
 
-def die(msg: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+def die(msg: str) -> NoReturn:
     print(f"runcgo-vm: {msg}", file=sys.stderr, flush=True)
     sys.exit(VM_FAILURE)
 
@@ -305,7 +308,9 @@ def find_kernel(explicit: str | None) -> tuple[str, Path]:
         if Path("/lib/modules", ver, "modules.dep").exists():
             cands.append((ver, p))
     if not cands:
-        die("no /boot/vmlinuz-* with matching /lib/modules/<version> (apt-get install linux-image-amd64)")
+        die(
+            "no /boot/vmlinuz-* with matching /lib/modules/<version> (apt-get install linux-image-amd64)"
+        )
 
     def key(c: tuple[str, Path]) -> list[object]:
         return [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", c[0])]
@@ -316,9 +321,9 @@ def find_kernel(explicit: str | None) -> tuple[str, Path]:
 def extract_vmlinux(vmlinuz: Path) -> bytes:
     """Find the compressed payload inside a bzImage and decompress it to an ELF."""
     data = vmlinuz.read_bytes()
-    tries = [
+    tries: list[tuple[bytes, Callable[[bytes], bytes]]] = [
         (b"\xfd7zXZ\x00", lambda b: lzma.LZMADecompressor(lzma.FORMAT_XZ).decompress(b)),
-        (b"\x1f\x8b\x08", lambda b: gzip.GzipFile(fileobj=_Trunc(b)).read()),
+        (b"\x1f\x8b\x08", lambda b: zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(b)),
         (b"BZh", lambda b: bz2.BZ2Decompressor().decompress(b)),
         (b"\x5d\x00\x00", lambda b: lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(b)),
     ]
@@ -333,18 +338,6 @@ def extract_vmlinux(vmlinuz: Path) -> bytes:
                 return out
             pos = data.find(magic, pos + 1)
     die(f"cannot extract an ELF vmlinux from {vmlinuz} (unsupported compression?)")
-
-
-class _Trunc:
-    """A file object for gzip that tolerates trailing garbage."""
-
-    def __init__(self, b: bytes) -> None:
-        import io
-
-        self._f = io.BytesIO(b)
-
-    def read(self, n: int = -1) -> bytes:
-        return self._f.read(n)
 
 
 def module_order(kver: str) -> list[Path]:
@@ -370,8 +363,8 @@ def module_order(kver: str) -> list[Path]:
         order.append(mod)
 
     for name in MODULES:
-        mod = by_name.get(name.replace("-", "_"))
-        if mod is None:
+        found = by_name.get(name.replace("-", "_"))
+        if found is None:
             # built into the kernel?
             builtin = base / "modules.builtin"
             if builtin.exists() and any(
@@ -380,7 +373,7 @@ def module_order(kver: str) -> list[Path]:
             ):
                 continue
             die(f"kernel module {name} not found for {kver}")
-        visit(mod)
+        visit(found)
     return [base / m for m in order]
 
 
@@ -408,7 +401,19 @@ class Cpio:
         hdr = "070701" + "".join(
             f"{v:08X}"
             for v in (
-                self.ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1], len(nameb), 0,
+                self.ino,
+                mode,
+                0,
+                0,
+                1,
+                0,
+                len(data),
+                0,
+                0,
+                rdev[0],
+                rdev[1],
+                len(nameb),
+                0,
             )
         )
         self.ino += 1
@@ -443,7 +448,19 @@ def build_initramfs(kver: str) -> bytes:
         if not static.exists():
             die("need a static busybox (apt-get install busybox-static)")
     c = Cpio()
-    for d in ("bin", "dev", "proc", "sys", "lib", "lib/modules", "ctl", "lower", "rw", "newroot", "etc"):
+    for d in (
+        "bin",
+        "dev",
+        "proc",
+        "sys",
+        "lib",
+        "lib/modules",
+        "ctl",
+        "lower",
+        "rw",
+        "newroot",
+        "etc",
+    ):
         c.dir(d)
     c.chardev("dev/console", 5, 1)
     c.chardev("dev/null", 1, 3)
@@ -460,12 +477,16 @@ def build_initramfs(kver: str) -> bytes:
 
 
 def cache_dir(explicit: str | None) -> Path:
-    cands = [explicit] if explicit else [
-        os.environ.get("RUNCGO_VM_CACHE"),
-        "/var/cache/runcgo-vm",
-        os.path.join(os.path.expanduser("~"), ".cache", "runcgo-vm"),
-        os.path.join(tempfile.gettempdir(), f"runcgo-vm-{os.getuid()}"),
-    ]
+    cands = (
+        [explicit]
+        if explicit
+        else [
+            os.environ.get("RUNCGO_VM_CACHE"),
+            "/var/cache/runcgo-vm",
+            os.path.join(os.path.expanduser("~"), ".cache", "runcgo-vm"),
+            os.path.join(tempfile.gettempdir(), f"runcgo-vm-{os.getuid()}"),
+        ]
+    )
     for c in cands:
         if not c:
             continue
@@ -490,7 +511,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def prepare_images(kernel: str | None, cdir: str | None, log: "Log") -> tuple[Path, Path, str]:
+def prepare_images(kernel: str | None, cdir: str | None, log: Log) -> tuple[Path, Path, str]:
     kver, vmlinuz = find_kernel(kernel)
     script_hash = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
     st = vmlinuz.stat()
@@ -508,9 +529,13 @@ def prepare_images(kernel: str | None, cdir: str | None, log: "Log") -> tuple[Pa
         # drop stale entries (other kernels/launcher versions), keeping the 4 newest:
         # several worktrees with different launcher versions may share the cache
         olds = sorted(
-            (o for o in d.parent.iterdir()
-             if o != d and o.is_dir() and re.match(r".+-\d+-[0-9a-f]{12}$", o.name)),
-            key=lambda o: o.stat().st_mtime, reverse=True,
+            (
+                o
+                for o in d.parent.iterdir()
+                if o != d and o.is_dir() and re.match(r".+-\d+-[0-9a-f]{12}$", o.name)
+            ),
+            key=lambda o: o.stat().st_mtime,
+            reverse=True,
         )
         for old in olds[3:]:
             shutil.rmtree(old, ignore_errors=True)
@@ -529,7 +554,9 @@ class Log:
 
     def __call__(self, msg: str) -> None:
         if self.verbose:
-            print(f"runcgo-vm [{time.monotonic() - self.t0:6.2f}s] {msg}", file=sys.stderr, flush=True)
+            print(
+                f"runcgo-vm [{time.monotonic() - self.t0:6.2f}s] {msg}", file=sys.stderr, flush=True
+            )
 
 
 def write_job(ctl: Path, argv: list[str], cwd: str, env: dict[str, str]) -> None:
@@ -578,16 +605,38 @@ def main(argv: list[str] | None = None) -> int:
         usage="%(prog)s [options] -- CMD ARGS...",
     )
     ap.add_argument("--systemd", action="store_true", help="boot the host's systemd as PID 1")
-    ap.add_argument("--timeout", type=float, default=600.0, help="seconds before the VM is killed (default 600)")
-    ap.add_argument("--share", action="append", default=[], metavar="DIR", help="share DIR read-write at the same path")
-    ap.add_argument("--env", action="append", default=[], metavar="K=V", help="extra environment for CMD")
-    ap.add_argument("--cwd", default=None, help="working directory for CMD (default: the current one)")
-    ap.add_argument("--disk", type=int, default=0, metavar="MIB", help="attach a blank sparse virtio disk (/dev/vda) of MIB MiB")
+    ap.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds before the VM is killed (default 600)"
+    )
+    ap.add_argument(
+        "--share",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="share DIR read-write at the same path",
+    )
+    ap.add_argument(
+        "--env", action="append", default=[], metavar="K=V", help="extra environment for CMD"
+    )
+    ap.add_argument(
+        "--cwd", default=None, help="working directory for CMD (default: the current one)"
+    )
+    ap.add_argument(
+        "--disk",
+        type=int,
+        default=0,
+        metavar="MIB",
+        help="attach a blank sparse virtio disk (/dev/vda) of MIB MiB",
+    )
     ap.add_argument("--memory", default="4G", help="guest RAM (default 4G)")
     ap.add_argument("--smp", type=int, default=2, help="guest CPUs (default 2)")
-    ap.add_argument("--kernel", default=None, help="a /boot/vmlinuz-* to use (default: newest with modules)")
+    ap.add_argument(
+        "--kernel", default=None, help="a /boot/vmlinuz-* to use (default: newest with modules)"
+    )
     ap.add_argument("--cache-dir", default=None, help="image cache (default /var/cache/runcgo-vm)")
-    ap.add_argument("--console", action="store_true", help="echo the guest's serial console to stderr")
+    ap.add_argument(
+        "--console", action="store_true", help="echo the guest's serial console to stderr"
+    )
     ap.add_argument("-v", "--verbose", action="store_true", help="timings and progress on stderr")
     ap.add_argument("--build-only", action="store_true", help="only build/cache the images")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
@@ -636,31 +685,50 @@ def main(argv: list[str] | None = None) -> int:
         kargs = KERNEL_ARGS + (" " + SYSTEMD_KERNEL_ARGS if a.systemd else "")
         qargs = [
             qemu,
-            "-accel", "tcg,thread=multi",
-            "-cpu", "Nehalem,+rdrand",
-            "-m", a.memory,
-            "-smp", str(a.smp),
+            "-accel",
+            "tcg,thread=multi",
+            "-cpu",
+            "Nehalem,+rdrand",
+            "-m",
+            a.memory,
+            "-smp",
+            str(a.smp),
             "-nographic",
             "-no-reboot",
             "-no-user-config",
-            "-nic", "none",
-            "-kernel", str(vmlinux),
-            "-initrd", str(initrd),
-            "-append", kargs,
-            "-fsdev", "local,id=hostroot,path=/,readonly=on,security_model=passthrough,multidevs=remap",
-            "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
-            "-fsdev", f"local,id=ctl,path={ctl},security_model=passthrough",
-            "-device", "virtio-9p-pci,fsdev=ctl,mount_tag=ctl",
-            "-device", "virtio-serial-pci",
-            "-chardev", f"file,id=cout,path=/proc/self/fd/{out_w}",
-            "-device", "virtserialport,chardev=cout,name=runcgo.stdout",
-            "-chardev", f"file,id=cerr,path=/proc/self/fd/{err_w}",
-            "-device", "virtserialport,chardev=cerr,name=runcgo.stderr",
+            "-nic",
+            "none",
+            "-kernel",
+            str(vmlinux),
+            "-initrd",
+            str(initrd),
+            "-append",
+            kargs,
+            "-fsdev",
+            "local,id=hostroot,path=/,readonly=on,security_model=passthrough,multidevs=remap",
+            "-device",
+            "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
+            "-fsdev",
+            f"local,id=ctl,path={ctl},security_model=passthrough",
+            "-device",
+            "virtio-9p-pci,fsdev=ctl,mount_tag=ctl",
+            "-device",
+            "virtio-serial-pci",
+            "-chardev",
+            f"file,id=cout,path=/proc/self/fd/{out_w}",
+            "-device",
+            "virtserialport,chardev=cout,name=runcgo.stdout",
+            "-chardev",
+            f"file,id=cerr,path=/proc/self/fd/{err_w}",
+            "-device",
+            "virtserialport,chardev=cerr,name=runcgo.stderr",
         ]
         for i, p in enumerate(shares):
             qargs += [
-                "-fsdev", f"local,id=share{i},path={p},security_model=passthrough,multidevs=remap",
-                "-device", f"virtio-9p-pci,fsdev=share{i},mount_tag=share{i}",
+                "-fsdev",
+                f"local,id=share{i},path={p},security_model=passthrough,multidevs=remap",
+                "-device",
+                f"virtio-9p-pci,fsdev=share{i},mount_tag=share{i}",
             ]
         if a.disk:
             disk = ctl / "disk.img"
@@ -708,7 +776,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[guest] {line}", file=sys.stderr, flush=True)
             if line.startswith(EXIT_MARKER):
                 with contextlib.suppress(ValueError):
-                    marker_rc = int(line[len(EXIT_MARKER):].strip())
+                    marker_rc = int(line[len(EXIT_MARKER) :].strip())
             elif FAIL_MARKER in line:
                 failure = line.split(FAIL_MARKER, 1)[1].strip()
             elif READY_MARKER in line and t_ready is None:
@@ -759,7 +827,9 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait()
             tail = console.decode(errors="replace").splitlines()[-20:]
             print("runcgo-vm: guest console (last lines):\n  " + "\n  ".join(tail), file=sys.stderr)
-            die(f"timeout: the VM did not finish within {a.timeout:g}s; qemu (pid {proc.pid}) killed")
+            die(
+                f"timeout: the VM did not finish within {a.timeout:g}s; qemu (pid {proc.pid}) killed"
+            )
         try:
             qrc = proc.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -62,12 +62,14 @@ def run_in_vm(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     argv = launcher_argv(cmd, **kw)  # type: ignore[arg-type]
     run_kw.setdefault("stdout", subprocess.PIPE)
     run_kw.setdefault("stderr", subprocess.PIPE)
-    return subprocess.run(argv, stdin=subprocess.DEVNULL, text=True, **run_kw)  # type: ignore[call-overload]
+    p: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+        argv, stdin=subprocess.DEVNULL, text=True, **run_kw
+    )
+    return p
 
 
 def host_cgroup_fstype() -> str:
     """`stat -f -c %T /sys/fs/cgroup`: 'tmpfs' on this (v1 hybrid) host."""
-    st = os.statvfs("/sys/fs/cgroup")  # noqa: F841  (ensures the path exists)
     out = subprocess.run(
         ["stat", "-f", "-c", "%T", "/sys/fs/cgroup"], capture_output=True, text=True, check=False
     )

@@ -11,9 +11,17 @@ def test_systemd_is_pid1_with_dbus() -> None:
     assert Path("/run/dbus/system_bus_socket").exists()
     assert Path("/proc/self/cgroup").read_text().strip() == "0::/system.slice/runcgo-job.service"
     out = subprocess.run(
-        ["busctl", "get-property", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-         "org.freedesktop.systemd1.Manager", "Version"],
-        capture_output=True, text=True, check=True,
+        [
+            "busctl",
+            "get-property",
+            "org.freedesktop.systemd1",
+            "/org/freedesktop/systemd1",
+            "org.freedesktop.systemd1.Manager",
+            "Version",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert out.startswith("s ")
 
@@ -21,12 +29,27 @@ def test_systemd_is_pid1_with_dbus() -> None:
 def test_transient_scope_with_delegation_and_limits() -> None:
     unit = "runcgo-example.scope"
     p = subprocess.run(
-        ["systemd-run", "--quiet", "--scope", f"--unit={unit}", "--slice=system.slice",
-         "-p", "Delegate=yes", "-p", "MemoryMax=33554432", "-p", "TasksMax=20",
-         "--", "sh", "-c",
-         "cat /proc/self/cgroup; d=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup);"
-         " cat $d/memory.max $d/pids.max; stat -c %U $d/cgroup.procs"],
-        capture_output=True, text=True, timeout=120,
+        [
+            "systemd-run",
+            "--quiet",
+            "--scope",
+            f"--unit={unit}",
+            "--slice=system.slice",
+            "-p",
+            "Delegate=yes",
+            "-p",
+            "MemoryMax=33554432",
+            "-p",
+            "TasksMax=20",
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup; d=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup);"
+            " cat $d/memory.max $d/pids.max; stat -c %U $d/cgroup.procs",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert p.returncode == 0, p.stderr
     lines = p.stdout.split()
