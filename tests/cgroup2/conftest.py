@@ -251,10 +251,27 @@ class GuestItem(pytest.Item):
 _sessions_key = pytest.StashKey[dict[bool, GuestSession]]()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "vm: runs in (or boots) the cgroup-v2 QEMU guest; deselect with -m 'not vm'"
+    )
+    if not vmtier.IN_VM:
+        _host_configure(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # before -m/-k deselection: every guest test is `vm` and `slow`
+    for item in items:
+        if _guest_mode(Path(item.path)) is not None:
+            item.add_marker(pytest.mark.vm)
+            item.add_marker(pytest.mark.slow)
+
+
 if not vmtier.IN_VM:
     _fstype_key = pytest.StashKey[str]()
 
-    def pytest_configure(config: pytest.Config) -> None:
+    def _host_configure(config: pytest.Config) -> None:
         config.stash[_sessions_key] = {}
         # the VM must never change the host's cgroup layout (v1 tmpfs here)
         config.stash[_fstype_key] = vmtier.host_cgroup_fstype()
@@ -271,9 +288,9 @@ if not vmtier.IN_VM:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(
-        session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
+    def pytest_collection_finish(session: pytest.Session) -> None:
+        # after deselection: replace the remaining guest tests by proxies
+        config, items = session.config, session.items
         timeout = float(os.environ.get("RUNCGO_VM_TIMEOUT", "1200")) + 120
         has_timeout = config.pluginmanager.hasplugin("timeout")
         for idx, item in enumerate(items):

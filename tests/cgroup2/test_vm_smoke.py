@@ -17,6 +17,7 @@ _reason = vmtier.vm_unavailable_reason()
 pytestmark = [
     pytest.mark.skipif(_reason is not None, reason=_reason or ""),
     pytest.mark.slow,
+    pytest.mark.vm,
     pytest.mark.timeout(600),
 ]
 
