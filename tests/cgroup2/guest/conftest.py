@@ -1,0 +1,57 @@
+"""Fixtures for tests that run INSIDE the cgroup-v2 VM (see ../conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@pytest.fixture(autouse=True)
+def _only_in_vm() -> None:
+    # Belt and braces: never touch the host's cgroups.  On the host these tests are
+    # replaced by proxies (../conftest.py), so this only fires if someone bypasses that.
+    if os.environ.get("RUNCGO_IN_VM") != "1":
+        pytest.skip("runs only inside the cgroup-v2 VM (RUNCGO_IN_VM=1)")
+
+
+def remove_cgroup(path: Path) -> None:
+    """Kill everything in PATH (and below), then rmdir bottom-up."""
+    if not path.exists():
+        return
+    kill = path / "cgroup.kill"
+    if kill.exists():
+        kill.write_text("1")
+    for sub in sorted((p for p in path.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        _rmdir(sub)
+    _rmdir(path)
+
+
+def _rmdir(p: Path) -> None:
+    for _ in range(200):
+        try:
+            p.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:  # EBUSY while killed tasks exit
+            time.sleep(0.01)
+    p.rmdir()
+
+
+@pytest.fixture
+def cgroup(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A fresh child cgroup of the root, removed (with its processes) afterwards."""
+    name = "runcgo-test-" + "".join(c if c.isalnum() else "-" for c in request.node.name)[:80]
+    path = CGROUP_ROOT / name
+    remove_cgroup(path)
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        remove_cgroup(path)
