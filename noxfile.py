@@ -24,8 +24,9 @@ PY = sys.executable  # nox runs from .venv/bin/nox: this is the project venv's p
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (integration needs root), warnings as errors."""
-    # The Docker tier has its own session (it installs and starts engines).
-    session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "--ignore=tests/docker", "tests",
+    # The Docker tier and the cgroup-v2 VM tier have their own sessions.
+    session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "--ignore=tests/docker",
+                "--ignore=tests/cgroup2", "tests",
                 *session.posargs,
                 external=True)
 
@@ -88,3 +89,17 @@ def docker(session: nox.Session) -> None:
                 env={"RUNCGO_DOCKER_TIER": "1"}, external=True)
     if bench:
         session.run(PY, "tests/docker/bench_docker_run.py", "-n", "20", external=True)
+
+
+@nox.session(python=False)
+def cgroup2(session: nox.Session) -> None:
+    """cgroup-v2 tier: boots ONE QEMU guest with pure cgroup v2 for every test in
+    tests/cgroup2/guest/ (plus a systemd-as-PID-1 boot for tests/cgroup2/guest_systemd/)
+    and reports each guest test's outcome on the host.  The guest runs this venv's
+    interpreter from the host's read-only root.  ``nox -s cgroup2 -- -k freeze``.
+    """
+    # Bytecode for the project and its tests, so nothing compiles in the ~50x slower guest.
+    session.run(PY, "-m", "compileall", "-q", "runcgo", "tests", external=True)
+    session.run(PY, "tests/vm/launch.py", "--build-only", external=True)
+    session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "-ra", "--durations=5",
+                "tests/cgroup2", *session.posargs, external=True)

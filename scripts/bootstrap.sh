@@ -16,6 +16,7 @@ APT_PACKAGES=(
     python3 python3-venv python3-dev gcc libcap-dev   # the venv; python-prctl builds against libcap
     procps              # ps, for `runcgo ps` and the tests
     tmux                # terminal tests drive a real pty through tmux
+    qemu-system-x86 linux-image-amd64 systemd dbus   # the cgroup v2 VM tier
     runc crun           # the runtimes the benchmarks compare against
 )
 missing=()

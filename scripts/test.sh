@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-.venv/bin/nox -s lint typecheck tests docker "$@"
+.venv/bin/nox -s lint typecheck tests cgroup2 docker "$@"
