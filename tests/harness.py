@@ -48,6 +48,10 @@ def _our_cgroups() -> list[str]:
 
 
 def runcgo_cmd() -> list[str]:
+    """How tests call the CLI: $RUNCGO_CLI (e.g. "python -m runcgo" for a worktree), else
+    the venv's console script."""
+    if os.environ.get("RUNCGO_CLI"):
+        return os.environ["RUNCGO_CLI"].split()
     exe = shutil.which("runcgo", path=os.path.dirname(sys.executable))
     return [exe] if exe else [sys.executable, "-m", "runcgo"]
 
