@@ -127,16 +127,41 @@ def _setup_child(sock: socket.socket, plan: InitPlan) -> None:
     if plan.time_offsets:
         with open("/proc/self/timens_offsets", "w") as f:
             f.write("".join(f"{clock} {s} {n}\n" for clock, (s, n) in plan.time_offsets.items()))
-    pid = os.fork()
+    pid, gate = _fork_gated()
     if pid == 0:
         op = "init"
         try:
+            _pass_gate(gate)
             _init(sock, plan)
         except BaseException as exc:
             _report(sock, exc, op)
             os._exit(1)
         os._exit(0)  # not reached: _init execs
     S.send(sock, {"type": "pid", "pid": pid})
+    os.close(gate)  # now the child may speak: the parent knows its pid first
+
+
+def _fork_gated() -> tuple[int, int]:
+    """fork, holding the child until we have told the parent its pid.
+
+    Child and setup child share one socket to the parent: without the gate the
+    child's first message could overtake our ``pid`` message.  Returns (pid, fd):
+    in the parent the write end (close it to open the gate), in the child the
+    read end (for _pass_gate).
+    """
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(w)
+        return 0, r
+    os.close(r)
+    return pid, w
+
+
+def _pass_gate(fd: int) -> None:
+    while os.read(fd, 1):
+        pass
+    os.close(fd)
 
 
 def _init(sock: socket.socket, plan: InitPlan) -> NoReturn:
@@ -219,8 +244,20 @@ def become(proc: Process, procattrs: list[Callable[[], None]], preserve_fds: int
         os.chdir(proc.cwd)
     except OSError as exc:
         raise OSError(exc.errno, f'chdir to cwd ("{proc.cwd}") set in config.json') from None
+    _check_cwd_inside(proc.cwd)
     assert proc.args
     return process.find_executable(proc.args[0], env, proc.cwd), env
+
+
+def _check_cwd_inside(cwd: str) -> None:
+    """The cwd must be reachable from our root (CVE-2024-21626: a cwd through a
+    leaked host fd, /proc/self/fd/N, would put the process outside the container)."""
+    try:
+        here = os.getcwd()
+    except OSError:
+        here = ""
+    if not here.startswith("/"):
+        raise OSError(1, f'cwd ("{cwd}") is outside the container root')
 
 
 def _exec(exe: str, args: list[str], env: dict[str, str]) -> NoReturn:
@@ -282,14 +319,16 @@ def run_exec_child(sock: socket.socket, plan: ExecPlan) -> NoReturn:
             if kind in fds:
                 sc.setns(fds[kind], sc.NS_FLAGS[kind], f"{kind} namespace")
                 os.close(fds[kind])
-        pid = os.fork()
+        pid, gate = _fork_gated()
         if pid == 0:
             try:
+                _pass_gate(gate)
                 _exec_process(sock, plan)
             except BaseException as exc:
                 _report(sock, exc, "exec")
                 os._exit(1)
         S.send(sock, {"type": "pid", "pid": pid})
+        os.close(gate)
     except BaseException as exc:
         _report(sock, exc, "exec")
         os._exit(1)

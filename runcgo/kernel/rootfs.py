@@ -88,6 +88,8 @@ def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount) -> None:
             raise FileNotFoundError(2, f"bind mount source {source} for {m.destination}")
     else:
         is_dir = True
+    if fstype in ("proc", "sysfs"):
+        _refuse_symlink(rootfd, m.destination, fstype)
     target_fd = P.prepare_target(rootfd, m.destination, is_dir)
     try:
         target = P.fd_path(target_fd)
@@ -131,6 +133,21 @@ def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount) -> None:
         os.close(target_fd)
 
 
+def _refuse_symlink(rootfd: int, dest: str, fstype: str) -> None:
+    """proc/sysfs only on a real directory: an image that makes /proc a symlink
+    redirects every later write to /proc/self/... (CVE-2019-19921, CVE-2023-27561)."""
+    path = P.resolve(rootfd, os.path.dirname(dest.rstrip("/")) or "/").lstrip("/")
+    name = os.path.basename(dest.rstrip("/"))
+    try:
+        st = os.stat(os.path.join(path, name) if path else name, dir_fd=rootfd,
+                     follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise OSError(20, f"mount {fstype} on {dest}: the destination is not a directory "
+                          "(a symlink or file in the image)")
+
+
 def _locked_flags(path: str) -> int:
     """Flags a remount must keep (the kernel locks them in a user namespace)."""
     st = os.statvfs(path)
@@ -145,16 +162,16 @@ def _locked_flags(path: str) -> int:
 def _make_devices(rootfd: int, plan: RootfsPlan) -> None:
     for path, major, minor in DEFAULT_DEVICES:
         _make_device(rootfd, path, "c", major, minor, 0o666, 0, 0, plan.in_userns)
-    devfd = P.mkdir_all(rootfd, "/dev")
+    opath = P.mkdir_all(rootfd, "/dev")
+    devfd = _dirfd(opath)
+    os.close(opath)
     try:
-        for target, name in DEV_SYMLINKS:
-            with contextlib.suppress(FileExistsError):
-                os.symlink(target, os.path.basename(name), dir_fd=_dirfd(devfd))
-        with contextlib.suppress(FileExistsError):
-            os.symlink("pts/ptmx", "ptmx", dir_fd=_dirfd(devfd))
+        links = [*DEV_SYMLINKS, ("pts/ptmx", "/dev/ptmx")]
         if os.path.exists("/proc/kcore"):
+            links.append(("/proc/kcore", "/dev/core"))
+        for target, name in links:
             with contextlib.suppress(FileExistsError):
-                os.symlink("/proc/kcore", "core", dir_fd=_dirfd(devfd))
+                os.symlink(target, os.path.basename(name), dir_fd=devfd)
     finally:
         os.close(devfd)
 

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import dockertier as tier
 import pytest
+
+import dockertier as tier
 
 # The infrastructure (install, daemons, images) may take minutes on a fresh machine and is not
 # covered by the per-test timeout; each scenario itself must finish within 120 s.

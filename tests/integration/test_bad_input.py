@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from harness import TEST_CG_PREFIX, Runcgo
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from harness import Runcgo
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "samples"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # inputs Docker really sent
 
 
 @pytest.fixture
@@ -49,9 +49,7 @@ def test_exec_env_cwd_user_groups(runcgo: Runcgo, running) -> None:
 
 def test_exec_process_file_from_docker(runcgo: Runcgo, running, tmp_path: Path) -> None:
     cid, _ = running
-    sample = SAMPLES / "exec.user1000.process.json"
-    if not sample.exists():
-        pytest.skip(f"sample {sample} not available")
+    sample = FIXTURES / "exec.user1000.process.json"
     proc = tmp_path / "process.json"
     shutil.copy(sample, proc)
     r = runcgo("exec", "--process", str(proc), cid)

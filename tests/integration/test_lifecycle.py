@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import pytest
+
 from harness import Runcgo, runcgo_cmd
 
 
