@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 import bundles
 
 CGROUP_ROOT = "/sys/fs/cgroup"
-TEST_CG_PREFIX = "runcgo-test-"
+# Per test session, so the host guard only judges what this run created.
+TEST_CG_PREFIX = f"runcgo-test-{uuid.uuid4().hex[:6]}-"
 IS_ROOT = os.geteuid() == 0
 
 
