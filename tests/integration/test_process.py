@@ -128,3 +128,56 @@ def test_user_namespace_with_mappings(runcgo: Runcgo) -> None:
     runcgo("delete", "-f", cid, check=True)
     lines = out_path.read_text().splitlines()
     assert lines[0] == "0"
+
+
+def test_preserve_fds(runcgo: Runcgo, tmp_path) -> None:
+    import subprocess
+
+    from harness import runcgo_cmd
+    cid, bundle = runcgo.bundle(["sh", "-c", "cat <&3; ls /proc/self/fd"])
+    data = tmp_path / "data"
+    data.write_text("passed-through\n")
+    # The caller's fd 3 (opened by a shell redirection) is the one --preserve-fds 1 keeps.
+    r = subprocess.run(["sh", "-c", f'exec 3<"{data}"; exec "$@"', "sh", *runcgo_cmd(), "--root",
+                        str(runcgo.root), "run", "--preserve-fds", "1", "--bundle", str(bundle), cid],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert lines[0] == "passed-through"
+    assert lines[1:] == ["0", "1", "2", "3", "4"]  # 4: ls's own directory fd
+
+
+def test_time_namespace_offsets(runcgo: Runcgo) -> None:
+    cid, bundle = runcgo.bundle(["cat", "/proc/uptime"])
+    import json
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["linux"]["namespaces"].append({"type": "time"})
+    cfg["linux"]["timeOffsets"] = {"boottime": {"secs": 86400 * 365, "nanosecs": 0}}
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    r = runcgo("run", "--bundle", str(bundle), cid)
+    assert r.returncode == 0, r.stderr
+    with open("/proc/uptime") as f:
+        host = float(f.read().split()[0])
+    assert float(r.stdout.split()[0]) - host > 86400 * 364
+
+
+def test_session_keyring_per_container(runcgo: Runcgo) -> None:
+    cid, bundle = runcgo.bundle(["sleep", "30"])
+    runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
+    with open("/proc/keys") as f:
+        assert f"_ses.{cid}" in f.read()  # its own session keyring, named like runc's
+    runcgo("delete", "-f", cid, check=True)
+    cid2, bundle2 = runcgo.bundle(["sleep", "30"])
+    runcgo("run", "-d", "--no-new-keyring", "--bundle", str(bundle2), cid2, check=True)
+    with open("/proc/keys") as f:
+        assert f"_ses.{cid2}" not in f.read()
+    runcgo("delete", "-f", cid2, check=True)
+
+
+def test_features_json(runcgo: Runcgo) -> None:
+    import json
+    r = runcgo("features", check=True)
+    f = json.loads(r.stdout)
+    assert f["ociVersionMax"] == "1.3.0"
+    assert "CAP_CHECKPOINT_RESTORE" in f["linux"]["capabilities"]
+    assert set(f["linux"]["namespaces"]) >= {"pid", "mount", "user", "time", "cgroup"}
