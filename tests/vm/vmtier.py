@@ -46,8 +46,12 @@ def launcher_argv(
         argv.append("--systemd")
     if timeout is not None:
         argv += ["--timeout", str(timeout)]
-    for s in shares:
-        argv += ["--share", str(s)]
+    # The checkout itself (and its .venv) must be visible in the guest even when it
+    # lives under a path the guest covers with its own tmpfs (/tmp, /run): CI clones
+    # anywhere.  Shared read-write at the same path.
+    repo = str(Path(__file__).resolve().parents[2])
+    for s in dict.fromkeys([repo, *map(str, shares)]):
+        argv += ["--share", s]
     for k, v in (env or {}).items():
         argv += ["--env", f"{k}={v}"]
     if cwd is not None:
