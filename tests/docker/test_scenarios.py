@@ -386,8 +386,10 @@ def _(ctx: Ctx):
 @scenario("oom-kill")
 def _(ctx: Ctx):
     n = ctx.name()
-    p = ctx.run("--name", n, "--memory", "32m", "--memory-swap", "32m", BB,
-                "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1")
+    # containerd's shim arms its OOM watcher only after `start` returns; an allocation
+    # in the container's first milliseconds can beat it with any runtime, so wait a bit.
+    p = ctx.run("--name", n, "--memory", "32m", "--memory-swap", "32m", BB, "sh", "-c",
+                "sleep 0.5; exec dd if=/dev/zero of=/dev/null bs=64M count=1")
     st = tier.inspect(n)["State"]
     assert p.returncode == 137 and st["ExitCode"] == 137, (p.returncode, p.stderr, st)
     assert st["OOMKilled"] is True, st
