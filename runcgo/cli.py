@@ -6,16 +6,17 @@ argparse parser, so a Docker call pays for one small parser, not twenty.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
 import sys
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from . import log
 from .errors import InvalidArgument, RuncgoError
+from .flags import REMAINDER, Parser
 from .state import DEFAULT_ROOT, Store
 from .version import SPEC_VERSION, __version__
 
@@ -95,20 +96,15 @@ def _parse_globals(argv: list[str]) -> tuple[Globals, list[str]]:
     return g, argv[i:]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # one line, exit 1, like the rest
-        raise InvalidArgument(f"{self.prog}: {message}")
+def _parser(cmd: str) -> Parser:
+    return Parser(prog=f"runcgo {cmd}")
 
 
-def _parser(cmd: str) -> _Parser:
-    return _Parser(prog=f"runcgo {cmd}", add_help=True, allow_abbrev=False)
-
-
-def _id(p: argparse.ArgumentParser) -> None:
+def _id(p: Parser) -> None:
     p.add_argument("container_id", metavar="ID")
 
 
-def _create_args(p: argparse.ArgumentParser, run: bool = False) -> None:
+def _create_args(p: Parser, run: bool = False) -> None:
     p.add_argument("-b", "--bundle", default=".")
     p.add_argument("--pid-file")
     p.add_argument("--console-socket")
@@ -123,7 +119,7 @@ def _create_args(p: argparse.ArgumentParser, run: bool = False) -> None:
     _id(p)
 
 
-def _create_opts(a: argparse.Namespace, g: Globals) -> Any:
+def _create_opts(a: SimpleNamespace, g: Globals) -> Any:
     from .ops.create import CreateOptions
 
     if a.preserve_fds < 0:
@@ -281,7 +277,7 @@ def cmd_exec(argv: list[str], g: Globals) -> int:
     p.add_argument("--apparmor")
     p.add_argument("--cgroup")
     _id(p)
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("command", nargs=REMAINDER)
     a = p.parse_args(argv)
     store = Store(g.root)
     st = store.load(a.container_id)
@@ -369,7 +365,7 @@ def cmd_ps(argv: list[str], g: Globals) -> int:
     p = _parser("ps")
     p.add_argument("-f", "--format", choices=("table", "json"), default="table")
     _id(p)
-    p.add_argument("ps_args", nargs=argparse.REMAINDER)
+    p.add_argument("ps_args", nargs=REMAINDER)
     a = p.parse_args(argv)
     pids = drive(ps(Store(g.root), a.container_id))
     if a.format == "json":

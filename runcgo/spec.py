@@ -10,7 +10,6 @@ document (round-trip); unknown *values* in known fields are errors.
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 import msgspec
@@ -321,7 +320,11 @@ class Spec(_S):
 # --- validation ------------------------------------------------------------
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
-_VERSION_RE = re.compile(r"^1\.[0-3]\.\d+(-.*)?$")
+def _supported_version(v: str) -> bool:
+    """1.0.x - 1.3.x, with an optional -suffix (runc writes 1.0.2-dev)."""
+    core = v.split("-", 1)[0].split(".")
+    return (len(core) == 3 and core[0] == "1" and core[1] in ("0", "1", "2", "3")
+            and core[2].isdigit())
 _RLIMITS = frozenset(
     "RLIMIT_" + n for n in ["CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"])
 _PROPAGATION = ("", "private", "rprivate", "slave", "rslave", "shared", "rshared",
@@ -393,7 +396,7 @@ def validate_process(p: Process, where: str = "$.process") -> None:
 
 def validate(spec: Spec, bundle: str) -> None:
     """Check what the types cannot express.  Raises ConfigError naming the field."""
-    if not _VERSION_RE.match(spec.oci_version):
+    if not _supported_version(spec.oci_version):
         raise _err("$.ociVersion", f"unsupported version {spec.oci_version!r} (want 1.0.x-1.3.x)")
     if spec.root is None or not spec.root.path:
         raise _err("$.root.path", "is required")

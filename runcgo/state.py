@@ -13,29 +13,34 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ._record import asdict, field, record
 from .errors import ContainerExists, ContainerNotFound, InvalidArgument
 
 DEFAULT_ROOT = "/run/runcgo"
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
-_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_ID_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_ID_CHARS = _ID_FIRST | frozenset("_.-")
+
+
+def _valid_id(text: str) -> bool:
+    """^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ without importing re."""
+    return bool(text) and text[0] in _ID_FIRST and all(c in _ID_CHARS for c in text)
 
 
 def check_id(container_id: str) -> None:
     """Reject IDs that are empty, too long or could escape the root (``../x``)."""
     if not container_id:
         raise InvalidArgument("container id cannot be empty")
-    if len(container_id) > 1024 or not _ID_RE.match(container_id):
+    if len(container_id) > 1024 or not _valid_id(container_id):
         raise InvalidArgument(f"invalid container id {container_id!r}: must match "
                               "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ (at most 1024 characters)")
 
 
-@dataclass
+@record
 class ContainerState:
     """What ``create`` recorded; ``status`` is filled in live by ``Store.load``."""
 
@@ -170,7 +175,7 @@ class Store:
         except FileNotFoundError:
             return []
         return [n for n in names
-                if _ID_RE.match(n) and os.path.exists(os.path.join(self.root, n, STATE_FILE))]
+                if _valid_id(n) and os.path.exists(os.path.join(self.root, n, STATE_FILE))]
 
 
 def _frozen(st: ContainerState) -> bool:

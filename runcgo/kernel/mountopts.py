@@ -8,8 +8,7 @@ to the filesystem as its data string (``mode=755``, ``size=64k``...).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from .._record import field, record
 from . import syscalls as sc
 
 # name -> (clear?, flag)
@@ -42,7 +41,7 @@ _PROPAGATION = {
 _IGNORED = frozenset({"tmpcopyup", "idmap", "ridmap"})
 
 
-@dataclass
+@record
 class MountOptions:
     flags: int = 0
     propagation: list[int] = field(default_factory=list)

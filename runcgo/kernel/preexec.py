@@ -19,12 +19,12 @@ import os
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 # Everything the children run after pivot_root/setns(mnt) must be imported
 # here, before fork: the runtime's own files are not reachable from inside.
 from .. import log  # noqa: F401
+from .._record import field, record
 from ..spec import Hooks, Process
 from . import capabilities, hooks, netdev, process, rootfs, seccomp
 from . import console as pty_console
@@ -32,7 +32,7 @@ from . import sync as S
 from . import syscalls as sc
 
 
-@dataclass
+@record
 class InitPlan:
     """Everything the init needs, computed and validated by the parent before fork."""
 
@@ -285,7 +285,7 @@ def _setup_terminal(sock: socket.socket, proc: Process, console: bool) -> None:
 # --- exec: a new process in a running container -------------------------------
 
 
-@dataclass
+@record
 class ExecPlan:
     """What ``exec`` needs: the container's init pid and namespaces, and the process."""
 

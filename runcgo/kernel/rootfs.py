@@ -13,8 +13,8 @@ import contextlib
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from .._record import record
 from ..spec import LinuxDevice, Mount
 from . import mountopts
 from . import paths as P
@@ -37,7 +37,7 @@ _PROPAGATION = {
 }
 
 
-@dataclass
+@record
 class RootfsPlan:
     rootfs: str
     mounts: list[Mount]

@@ -13,12 +13,12 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from .. import log
 from .. import spec as S
+from .._record import record
 from ..errors import ConfigError, SetupError
 from ..kernel import capabilities, cgroups, preexec, rootfs, seccomp, sync
 from ..kernel.hooks import HookError
@@ -26,7 +26,7 @@ from ..state import EXEC_FIFO, ContainerState, Store, check_id, proc_start_time
 from . import hooks as H
 
 
-@dataclass
+@record
 class CreateOptions:
     bundle: str = "."
     pid_file: str | None = None
@@ -85,11 +85,16 @@ def build_plan(container_id: str, spec: S.Spec, bundle: str, opts: CreateOptions
 
 def procattr_steps(spec: S.Spec) -> list[Callable[[], None]]:
     """Validate personality/scheduler/ioPriority/memoryPolicy now; apply them in the init."""
-    from ..kernel import procattrs as A
-
     assert spec.process is not None
     linux = spec.linux or S.Linux()
     steps: list[Callable[[], None]] = []
+    if linux.intel_rdt is not None and not os.path.isdir("/sys/fs/resctrl/info"):
+        raise ConfigError("this host has no resctrl filesystem (Intel RDT)", "$.linux.intelRdt")
+    if not (linux.personality or spec.process.scheduler or spec.process.io_priority
+            or linux.memory_policy):
+        return steps
+    from ..kernel import procattrs as A  # (imports re: only when used)
+
     if linux.personality:
         A.check_personality(linux.personality)
         steps.append(partial(A.apply_personality, linux.personality))
@@ -102,8 +107,6 @@ def procattr_steps(spec: S.Spec) -> list[Callable[[], None]]:
     if linux.memory_policy:
         A.check_memory_policy(linux.memory_policy)
         steps.append(partial(A.apply_memory_policy, linux.memory_policy))
-    if linux.intel_rdt is not None and not os.path.isdir("/sys/fs/resctrl/info"):
-        raise ConfigError("this host has no resctrl filesystem (Intel RDT)", "$.linux.intelRdt")
     return steps
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from .. import log
 from .. import spec as S
+from .._record import record
 from ..errors import ConfigError, ContainerNotRunning, InvalidState, SetupError
 from ..kernel import capabilities, cgroups, preexec, seccomp, signals, sync
 from ..kernel import syscalls as sc
@@ -26,7 +26,7 @@ from ..state import ContainerState, Store, proc_start_time
 from .create import hand_over_console, write_pid_file
 
 
-@dataclass
+@record
 class ExecOptions:
     process: S.Process
     detach: bool = False

@@ -12,15 +12,15 @@ the container's own ``linux.devices``; :func:`container_rules` adds those so
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from ..._record import record
 from ...spec import LinuxDevice, LinuxDeviceCgroup
 from .base import CgroupError
 
 WILDCARD = -1
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rule:
     allow: bool
     type: str  # "a", "c", "b"

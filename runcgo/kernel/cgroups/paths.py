@@ -11,8 +11,8 @@ container the hierarchy may be mounted from a sub-cgroup, so a path read from
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
+from ..._record import field, record
 from .base import CGROUP_ROOT, CgroupError
 
 # Mount options of a cgroup (v1) mount that are not controller names.
@@ -23,7 +23,7 @@ _NOT_CONTROLLERS = frozenset({
 })
 
 
-@dataclass
+@record
 class Hierarchy:
     """One cgroup mount: where it is, what it is mounted from, what it controls."""
 
