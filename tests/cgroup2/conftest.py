@@ -52,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 # guest directory -> boot the guest with systemd as PID 1?
 GUEST_DIRS = {HERE / "guest": False, HERE / "guest_systemd": True}
 RESULTS_ENV = "RUNCGO_VM_RESULTS"
+GUEST_DISK_MIB = 64
 # Python runs 8-50x slower in the guest and plugin auto-loading (trio, hypothesis, ...)
 # costs ~15 s there, so the guest pytest loads only these plugins.  Async guest tests:
 # use anyio's plugin (@pytest.mark.anyio; the anyio_backend fixture may say "trio").
@@ -136,6 +137,13 @@ class GuestSession:
         for k in ("PYTHONHASHSEED",):
             if k in os.environ:
                 env[k] = os.environ[k]
+        # The guest tests drive the CLI of THIS checkout (not whatever `runcgo` the venv
+        # has installed): `python -m runcgo` with the rootdir first on the path.
+        root = str(self.config.rootpath)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (root, os.environ.get("PYTHONPATH", "")) if p
+        )
+        env["RUNCGO_CLI"] = os.environ.get("RUNCGO_CLI") or f"{sys.executable} -m runcgo"
         extra = shlex.split(os.environ.get("RUNCGO_VM_PYTEST_ARGS", ""))
         cmd = [
             sys.executable,
@@ -158,7 +166,8 @@ class GuestSession:
             shares=[str(work)],
             env=env,
             cwd=str(self.config.rootpath),
-            extra=["-v"] if show else [],
+            # a blank virtio disk (/dev/vda) gives io.max/io.weight a real block device
+            extra=(["-v"] if show else []) + ["--disk", str(GUEST_DISK_MIB)],
         )
         t0 = time.monotonic()
         with subprocess.Popen(
