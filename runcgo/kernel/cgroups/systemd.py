@@ -16,6 +16,7 @@ D-Bus is spoken with jeepney (pure Python), imported only here.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -204,10 +205,8 @@ class SystemdManager(CgroupManager):
             # A scope whose processes were SIGKILLed ends up "failed" and stays loaded
             # (visible in systemctl, blocking a new scope of the same name): unload it,
             # as runc does.  Errors (already gone) do not matter.
-            try:
+            with contextlib.suppress(CgroupError):
                 self._call("ResetFailedUnit", "s", (self.unit,))
-            except CgroupError:
-                pass
         self.inner.destroy()
 
     # -- delegated -----------------------------------------------------------
