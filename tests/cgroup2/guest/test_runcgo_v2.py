@@ -149,12 +149,14 @@ def test_container_resources_and_lifecycle(runcgo: Any, tmp_path: Path) -> None:
 
     # -- exec joins the container's cgroup; ps lists exactly the container's pids
     pidfile = tmp_path / "exec.pid"
-    r = runcgo("exec", "-d", "--pid-file", str(pidfile), cid, "sleep", "1000")
+    r = runcgo("exec", "-d", "--pid-file", str(pidfile), cid, "sh", "-c",
+               "cat /proc/self/cgroup > /tmp/exec.txt; exec sleep 1000")
     assert r.returncode == 0, r.stderr
     exec_pid = int(pidfile.read_text())
     assert _read(Path(f"/proc/{exec_pid}/cgroup")) == f"0::/{NEST}/{cid}"
-    r = runcgo("exec", cid, "cat", "/proc/self/cgroup")
-    assert r.stdout.strip() == "0::/", r.stderr
+    exec_file = bundle / "rootfs" / "tmp" / "exec.txt"
+    _wait_for(lambda: exec_file.exists() and exec_file.read_text(), 20, "exec's report")
+    assert _read(exec_file) == "0::/"  # inside the container's cgroup namespace root
     r = runcgo("ps", "--format", "json", cid)
     assert r.returncode == 0, r.stderr
     procs = sorted(int(p) for p in _read(d / "cgroup.procs").split())
@@ -175,6 +177,19 @@ def test_container_resources_and_lifecycle(runcgo: Any, tmp_path: Path) -> None:
     assert _read(d / "cpu.weight") == "39"
     assert _read(d / "memory.high") == "max"
     assert _read(d / "memory.max") == str(128 << 20)  # absent fields left alone
+
+    # -- events --stats: runc's shape, v2 swap reported as memory+swap like runc
+    r = runcgo("events", "--stats", cid)
+    assert r.returncode == 0, r.stderr
+    ev = json.loads(r.stdout.splitlines()[0])
+    assert ev["type"] == "stats" and ev["id"] == cid
+    data = ev["data"]
+    assert data["memory"]["usage"]["limit"] == 128 << 20
+    assert data["memory"]["swap"]["limit"] == 160 << 20
+    assert data["pids"] == {"current": 3, "limit": 20}
+    assert data["cpu"]["usage"]["total"] > 0
+    assert data["cpu"]["throttling"]["throttledPeriods"] > 0  # the busy loop hits cpu.max
+    assert data["cpuset"]["cpus"] == "1"
 
     # -- pause: cgroup.freeze, status paused, no CPU accrues; resume restarts it
     r = runcgo("pause", cid)
