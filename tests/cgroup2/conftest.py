@@ -16,6 +16,11 @@ power-off).  Keep module-level code import-safe on the host (no cgroup work at i
 time): the host imports the module to learn the test ids.  Python is 8-50x slower in
 the guest, so keep the tests focused.
 
+The guest always gets a blank 64 MiB virtio disk (``/dev/vda``, for io.max/io.weight)
+and drives the CLI of this checkout: ``PYTHONPATH`` starts with the rootdir and
+``RUNCGO_CLI`` is ``<this python> -m runcgo`` unless set on the host.  The
+``runcgo`` fixture of ``guest*/conftest.py`` is tests/harness.py's Runcgo.
+
 Environment knobs (host side):
   RUNCGO_VM_TIMEOUT        seconds for a whole guest session (default 1200)
   RUNCGO_VM_PYTEST_ARGS    extra arguments for the guest pytest (shlex-split)

@@ -267,11 +267,18 @@ def _cli(runcgo: Any) -> list[str]:
 
 def test_pids_limit_and_default_cgroups_path(runcgo: Any) -> None:
     """pids.max=10: the 11th process cannot be forked.  Without cgroupsPath the cgroup
-    is ``<id>`` next to runcgo's own cgroup (runc's v2 default)."""
-    script = ("for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 30 & echo started $i; done;"
+    is ``<id>`` next to runcgo's own cgroup (runc's v2 default).  Without a cgroup
+    namespace, the container sees its full cgroup path and /sys/fs/cgroup is its own
+    cgroup directory."""
+    script = ("echo cg=$(cat /proc/self/cgroup) pids=$(cat /sys/fs/cgroup/pids.max);"
+              " for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 30 & echo started $i; done;"
               " echo survived")
     cid, bundle = runcgo.bundle(["sh", "-c", script],
                                 **{"linux.cgroupsPath": ..., "linux.resources.pids": {"limit": 10}})
+    # no cgroup namespace: the `cgroup` mount is a bind of the container's own cgroup
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "cgroup"]
+    (bundle / "config.json").write_text(json.dumps(cfg))
     own = _read(Path("/proc/self/cgroup")).split("::", 1)[1]
     d = CG / os.path.dirname(own).lstrip("/") / cid
     r = runcgo("create", "--bundle", str(bundle), cid)
@@ -283,6 +290,9 @@ def test_pids_limit_and_default_cgroups_path(runcgo: Any) -> None:
     r = runcgo("run", "--bundle", str(bundle), cid)
     lines = r.stdout.split()
     assert "survived" not in r.stdout
+    assert lines[0] == f"cg=0::{os.path.dirname(own).rstrip('/')}/{cid}", r.stdout
+    assert lines[1] == "pids=10"
+    lines = lines[2:]
     started = [int(x) for x in lines[1::2] if x.isdigit()]
     assert max(started) == 9, (r.stdout, r.stderr)  # sh + 9 sleeps = 10
     assert "fork" in (r.stdout + r.stderr).lower()
