@@ -196,8 +196,8 @@ class GuestSession:
         self.seconds = time.monotonic() - t0
         self.output = b"".join(chunks).decode(errors="replace")
         try:
-            for line in results.read_text().splitlines():
-                rec = json.loads(line)
+            for rline in results.read_text().splitlines():
+                rec = json.loads(rline)
                 self.results.setdefault(rec["nodeid"], []).append(rec)
         finally:
             for f in work.iterdir():
@@ -311,6 +311,7 @@ if not vmtier.IN_VM:
             mode = _guest_mode(Path(item.path))
             if mode is None or isinstance(item, GuestItem):
                 continue
+            assert item.parent is not None
             proxy = GuestItem.from_parent(
                 item.parent, name=item.name, systemd=mode, path_=Path(item.path)
             )
