@@ -16,6 +16,11 @@ power-off).  Keep module-level code import-safe on the host (no cgroup work at i
 time): the host imports the module to learn the test ids.  Python is 8-50x slower in
 the guest, so keep the tests focused.
 
+The guest always gets a blank 64 MiB virtio disk (``/dev/vda``, for io.max/io.weight)
+and drives the CLI of this checkout: ``PYTHONPATH`` starts with the rootdir and
+``RUNCGO_CLI`` is ``<this python> -m runcgo`` unless set on the host.  The
+``runcgo`` fixture of ``guest*/conftest.py`` is tests/harness.py's Runcgo.
+
 Environment knobs (host side):
   RUNCGO_VM_TIMEOUT        seconds for a whole guest session (default 1200)
   RUNCGO_VM_PYTEST_ARGS    extra arguments for the guest pytest (shlex-split)
@@ -52,6 +57,7 @@ HERE = Path(__file__).resolve().parent
 # guest directory -> boot the guest with systemd as PID 1?
 GUEST_DIRS = {HERE / "guest": False, HERE / "guest_systemd": True}
 RESULTS_ENV = "RUNCGO_VM_RESULTS"
+GUEST_DISK_MIB = 64
 # Python runs 8-50x slower in the guest and plugin auto-loading (trio, hypothesis, ...)
 # costs ~15 s there, so the guest pytest loads only these plugins.  Async guest tests:
 # use anyio's plugin (@pytest.mark.anyio; the anyio_backend fixture may say "trio").
@@ -136,6 +142,13 @@ class GuestSession:
         for k in ("PYTHONHASHSEED",):
             if k in os.environ:
                 env[k] = os.environ[k]
+        # The guest tests drive the CLI of THIS checkout (not whatever `runcgo` the venv
+        # has installed): `python -m runcgo` with the rootdir first on the path.
+        root = str(self.config.rootpath)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (root, os.environ.get("PYTHONPATH", "")) if p
+        )
+        env["RUNCGO_CLI"] = os.environ.get("RUNCGO_CLI") or f"{sys.executable} -m runcgo"
         extra = shlex.split(os.environ.get("RUNCGO_VM_PYTEST_ARGS", ""))
         cmd = [
             sys.executable,
@@ -158,7 +171,8 @@ class GuestSession:
             shares=[str(work)],
             env=env,
             cwd=str(self.config.rootpath),
-            extra=["-v"] if show else [],
+            # a blank virtio disk (/dev/vda) gives io.max/io.weight a real block device
+            extra=(["-v"] if show else []) + ["--disk", str(GUEST_DISK_MIB)],
         )
         t0 = time.monotonic()
         with subprocess.Popen(
@@ -182,8 +196,8 @@ class GuestSession:
         self.seconds = time.monotonic() - t0
         self.output = b"".join(chunks).decode(errors="replace")
         try:
-            for line in results.read_text().splitlines():
-                rec = json.loads(line)
+            for rline in results.read_text().splitlines():
+                rec = json.loads(rline)
                 self.results.setdefault(rec["nodeid"], []).append(rec)
         finally:
             for f in work.iterdir():
@@ -297,6 +311,7 @@ if not vmtier.IN_VM:
             mode = _guest_mode(Path(item.path))
             if mode is None or isinstance(item, GuestItem):
                 continue
+            assert item.parent is not None
             proxy = GuestItem.from_parent(
                 item.parent, name=item.name, systemd=mode, path_=Path(item.path)
             )

@@ -93,9 +93,13 @@ def compile_rules(rules: Sequence[Rule]) -> bytes:
         _insn(_LDX_W, 4, 1, 4),  # r4 = major
         _insn(_LDX_W, 5, 1, 8),  # r5 = minor
     ]
-    for rule in reversed(exceptions):
-        if rule.allow == default_allow:
-            continue  # an exception equal to the default changes nothing
+    # Rules are checked last to first and the first match decides, so an exception
+    # equal to the default is redundant only if no earlier rule (later in the
+    # reversed order) disagrees with the default: drop the leading run of such
+    # rules, keep every other one (an "allow 1:7" after a "deny 1:7" must win).
+    first = next((i for i, r in enumerate(exceptions) if r.allow != default_allow),
+                 len(exceptions))
+    for rule in reversed(exceptions[first:]):
         block = _rule_block(rule)
         n = len(block)
         for i, (code, dst, src, imm, off) in enumerate(block):

@@ -148,12 +148,16 @@ def v2_stats(path: str) -> dict[str, Any]:
         cur = read_int(path, "memory.current")
         ev = read_keyed(path, "memory.events")
         swap_cur = read_int(path, "memory.swap.current")
+        mem_max = read_int(path, "memory.max", -1)
+        swap_max = read_int(path, "memory.swap.max", -1)
         st["memory"] = {
             "cache": raw.get("file", 0),
-            "usage": {"limit": _unlimited(read_int(path, "memory.max", -1)), "usage": cur,
+            "usage": {"limit": _unlimited(mem_max), "usage": cur,
                       "max": read_int(path, "memory.peak"), "failcnt": ev.get("max", 0)},
-            # runc reports v2 swap as memory+swap, for parity with v1's memsw.
-            "swap": {"limit": _unlimited(read_int(path, "memory.swap.max", -1)),
+            # runc reports v2 swap as memory+swap (usage AND limit), for parity with
+            # v1's memsw; a finite swap.max under an unlimited memory.max stays unlimited.
+            "swap": {"limit": _unlimited(swap_max + mem_max if swap_max >= 0 and mem_max >= 0
+                                         else -1),
                      "usage": cur + swap_cur, "failcnt": 0},
             "kernel": {"limit": 0, "usage": 0, "failcnt": 0},
             "kernelTCP": {"limit": 0, "usage": 0, "failcnt": 0},

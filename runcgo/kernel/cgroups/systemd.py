@@ -16,6 +16,7 @@ D-Bus is spoken with jeepney (pure Python), imported only here.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -201,6 +202,11 @@ class SystemdManager(CgroupManager):
             except CgroupError as e:
                 if "NoSuchUnit" not in str(e) and "not loaded" not in str(e):
                     raise
+            # A scope whose processes were SIGKILLed ends up "failed" and stays loaded
+            # (visible in systemctl, blocking a new scope of the same name): unload it,
+            # as runc does.  Errors (already gone) do not matter.
+            with contextlib.suppress(CgroupError):
+                self._call("ResetFailedUnit", "s", (self.unit,))
         self.inner.destroy()
 
     # -- delegated -----------------------------------------------------------
@@ -266,5 +272,10 @@ def from_state_systemd(d: dict[str, Any]) -> SystemdManager:
         from .v1 import from_state_v1
 
         inner = from_state_v1(inner_d)
+    # A manager rebuilt from state.json belongs to a container whose init was placed in
+    # its scope: the state is saved only after apply().  The recorded "started" flag can't
+    # be trusted (create records to_state() before apply), and believing it would make
+    # update a silent no-op (set() would only queue the limits) and delete leave the
+    # unit behind.
     return SystemdManager(d.get("id", ""), d.get("slice", ""), d.get("unit", ""), inner,
-                          bool(d.get("started")))
+                          started=True)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +57,24 @@ def cgroup(request: pytest.FixtureRequest) -> Iterator[Path]:
         yield path
     finally:
         remove_cgroup(path)
+
+
+# ---------------------------------------------------------------------------
+# Real containers through the runcgo CLI (tests/harness.py), inside the guest.
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def runcgo(tmp_path: Path) -> Iterator[Any]:
+    """A CLI driver with a private --root; every container it made is force-deleted
+    afterwards.  Imported lazily: tests/harness.py is host-safe, but the guest is slow."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    import harness
+
+    rc = harness.Runcgo(tmp_path / "root", tmp_path)
+    try:
+        yield rc
+    finally:
+        # only containers whose state is still there: each CLI call costs ~1.5 s here
+        rc.ids = [i for i in rc.ids if (rc.root / i).exists()]
+        rc.cleanup()
