@@ -206,6 +206,7 @@ async def create_with_console(store: Store, container_id: str,
             prepared.close()  # the listener socket now lives in the child only
         cg.apply(pid)
         cg.set(linux.resources, devices=list(linux.devices or ()))
+        st.cgroup = cg.to_state()  # after apply: a driver may learn things there
         sync.send(parent_sock, {"type": "go"})
         _converse(parent_sock, procs, linux, spec, st, opts, console)
         init_pid = procs["init"]

@@ -58,5 +58,5 @@ def test_bad_values() -> None:
         p.parse_args(["--pid-file"])
     q = Parser("runcgo list")
     q.add_argument("-f", "--format", choices=("table", "json"), default="table")
-    with pytest.raises(InvalidArgument, match="table|json"):
+    with pytest.raises(InvalidArgument, match=r"table\|json"):
         q.parse_args(["--format", "xml"])
