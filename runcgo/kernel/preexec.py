@@ -57,6 +57,14 @@ class InitPlan:
     procattrs: list[Callable[[], None]] = field(default_factory=list)
 
 
+def _fresh_signal_mask() -> None:
+    """The parent may hold signals blocked while it forks us (to forward them once
+    it knows whom to): a blocked mask survives execve, so clear it here."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 def _preload(prepared: seccomp.Prepared | None) -> None:
     """Import, while the host's files are still visible, what only some paths need."""
     if prepared is not None and prepared.notify:
@@ -67,6 +75,7 @@ def run_setup_child(sock: socket.socket, plan: InitPlan) -> NoReturn:
     """Entry point of the setup child (right after fork)."""
     op = "namespaces"
     try:
+        _fresh_signal_mask()
         _preload(plan.seccomp)
         _setup_child(sock, plan)
     except BaseException as exc:  # every failure must reach the parent as a message
@@ -301,6 +310,7 @@ class ExecPlan:
 def run_exec_child(sock: socket.socket, plan: ExecPlan) -> NoReturn:
     """Entry point of exec's setup child: join the namespaces, fork into the pid ns."""
     try:
+        _fresh_signal_mask()
         _preload(plan.seccomp)
         _expect(sock, "go")  # the parent has put us in the container's cgroup
         sc.prctl(sc.PR_SET_DUMPABLE, 0)

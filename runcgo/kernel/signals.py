@@ -43,6 +43,16 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
+def hold() -> set[int | signal.Signals]:
+    """Block every forwardable signal; returns the previous mask for release()."""
+    forwardable = {s for s in signal.valid_signals() if s not in _NOT_FORWARDED}
+    return signal.pthread_sigmask(signal.SIG_BLOCK, forwardable)
+
+
+def release(previous: set[int | signal.Signals]) -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class Forwarder:
     """Forward every catchable signal we receive to ``pid``; reap it and report its code.
 
@@ -56,8 +66,9 @@ class Forwarder:
         self._previous: dict[int, object] = {}
 
     def _forward(self, signum: int, _frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signum)
+        if self.pid > 0:  # never 0: kill(0) would signal our own process group
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
 
     def install(self) -> None:
         for sig in map(int, signal.valid_signals()):

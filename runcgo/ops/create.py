@@ -235,7 +235,8 @@ async def create_with_console(store: Store, container_id: str,
         if init_pid:
             _wait_gone(init_pid)
         if cg is not None:
-            with contextlib.suppress(OSError):
+            # Never let a cleanup failure hide the error that brought us here.
+            with contextlib.suppress(Exception):
                 cg.destroy()
         store.remove_dir(container_id)
         raise

@@ -91,11 +91,13 @@ async def exec_process(store: Store, container_id: str, opts: ExecOptions) -> in
     fd, code = await exec_with_console(store, container_id, opts)
     if fd is not None:
         os.close(fd)
-    return code
+    return 0 if opts.detach else code
 
 
 async def exec_with_console(store: Store, container_id: str,
                             opts: ExecOptions) -> tuple[int | None, int]:
+    """(pty master or None, n): n is the exit code in the foreground, the pid when
+    detached or when the caller relays the terminal itself."""
     st = store.load(container_id)
     if st.status == "stopped":
         raise ContainerNotRunning(container_id)
@@ -122,10 +124,13 @@ async def exec_with_console(store: Store, container_id: str,
                             procattrs=steps)
     if not opts.detach:
         sc.set_subreaper()  # the process's parent (our setup child) exits at once
+    # Signals for a foreground exec are held from before the fork until the
+    # forwarder knows the pid: one sent as soon as the process starts is not lost.
+    forwarder = None if opts.detach else signals.Forwarder(0)
+    held = signals.hold() if forwarder is not None else None
     parent_sock, child_sock = sync.pair()
     procs = {"setup": 0, "init": 0}
     console: list[int] = []
-    forwarder = None
     try:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - child
@@ -142,9 +147,9 @@ async def exec_with_console(store: Store, container_id: str,
         exec_pid = procs["init"]
         if opts.pid_file:
             write_pid_file(opts.pid_file, exec_pid)
-        if opts.detach:
-            return (console[0] if console else None), 0
-        forwarder = signals.Forwarder(exec_pid)
+        if forwarder is None:  # detached: the caller gets the pid
+            return (console[0] if console else None), exec_pid
+        forwarder.pid = exec_pid
         forwarder.install()
     except BaseException:
         for fd in console:
@@ -157,12 +162,17 @@ async def exec_with_console(store: Store, container_id: str,
                 os.kill(procs["setup"], signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(procs["setup"], 0)
+        if forwarder is not None:
+            forwarder.restore()
         raise
     finally:
         parent_sock.close()
+        if held is not None:
+            signals.release(held)  # pending signals now reach the forwarder
     if opts.relay_terminal:
-        # The caller relays the terminal and then calls wait_exec(forwarder).
-        return (console[0] if console else None), -1 if forwarder is None else forwarder.pid
+        # The caller relays the terminal (with its own signal handling).
+        forwarder.restore()
+        return (console[0] if console else None), forwarder.pid
     return None, forwarder.wait()
 
 
