@@ -82,6 +82,8 @@ class ForkServer:
                 for fd, _ in ready:
                     if fd == self.sock.fileno() and not self.handle_request():
                         return
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the Runtime closed while we were reporting: nobody to tell
         finally:
             with contextlib.suppress(OSError):
                 os.rmdir(self.tmp)
@@ -144,11 +146,17 @@ class ForkServer:
                 self.untrack(pid)
                 self.send_exit(pid, exit_code(status))
         # Tracked processes that exited but were reaped by an op (forced delete).
+        # A readable pidfd only means "exited": it may have died just now.
         if self.tracked:
-            gone = [pid for pid, pidfd in self.tracked.items() if _readable(pidfd)]
-            for pid in gone:
+            for pid in [p for p, pidfd in self.tracked.items() if _readable(pidfd)]:
+                try:
+                    got, status = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    got, status = -1, 0
+                if got == 0:
+                    continue
                 self.untrack(pid)
-                self.send_exit(pid, None)
+                self.send_exit(pid, exit_code(status) if got == pid else None)
 
     # --- stdio lending --------------------------------------------------------
 
@@ -257,6 +265,45 @@ def _preload() -> None:
     from ..kernel import capabilities, cgroups, preexec, rootfs, seccomp  # noqa: F401
 
 
+def _order_setup_messages() -> None:
+    """Work around a race in ops/create._converse and ops/exec._converse.
+
+    The setup child sends ``pid`` after forking the init, and the init sends
+    ``ready`` on the same socket; under load the init can win, and the op then
+    returns with no init pid (create: "container init exited during setup" and
+    an init left blocked on its FIFO, holding the cgroup; exec: pid 0).  Until
+    the ops wait for both messages, hold back a ``ready`` that arrives before
+    ``pid`` on the same socket.  Only this process (and its children, which
+    never receive ``ready``) sees the wrapper.
+    """
+    from ..kernel import sync
+
+    orig = sync.recv
+    held: dict[int, tuple[dict[str, Any] | None, list[int]]] = {}
+    seen_pid: set[int] = set()
+
+    def recv(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+        key = id(sock)
+        if key in seen_pid and key in held:
+            seen_pid.discard(key)
+            return held.pop(key)
+        while True:
+            msg, fds = orig(sock)
+            kind = msg.get("type") if msg else None
+            if kind == "ready" and key not in seen_pid and key not in held:
+                held[key] = (msg, fds)
+                continue
+            if kind == "pid":
+                seen_pid.add(key)
+            elif kind in ("ready", "error", None):
+                seen_pid.discard(key)
+                if kind != "ready" and key in held:
+                    held.pop(key)  # the error is what matters
+            return msg, fds
+
+    sync.recv = recv  # type: ignore[assignment]
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="runcgo-forkserver")
     p.add_argument("--fd", type=int, required=True)
@@ -270,6 +317,7 @@ def main(argv: list[str] | None = None) -> None:
         log.configure(a.log)
     sc.set_subreaper()
     _preload()
+    _order_setup_messages()
     server = ForkServer(sock, Store(a.root), a.systemd_cgroup)
     proto.send(sock, {"type": "hello", "pid": os.getpid()})
     server.serve()

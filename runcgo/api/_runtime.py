@@ -67,6 +67,7 @@ class _ForkServerClient:
         self.slots: dict[int, _ExitSlot] = {}
         self.next_id = 0
         self.alive = True
+        self.send_lock = anyio.Lock()
 
     @property
     def load(self) -> int:
@@ -96,13 +97,14 @@ class _ForkServerClient:
         return result, out_fds
 
     async def _send(self, msg: dict[str, Any], fds: list[int]) -> None:
-        while True:
-            await anyio.wait_writable(self.sock)
-            try:
-                proto.send(self.sock, msg, fds)
-                return
-            except BlockingIOError:
-                continue
+        # One writer waits on the socket at a time (anyio allows one waiter per fd).
+        async with self.send_lock:
+            while True:
+                try:
+                    proto.send(self.sock, msg, fds)
+                    return
+                except BlockingIOError:
+                    await anyio.wait_writable(self.sock)
 
     async def reader(self) -> None:
         """Dispatch replies and exit events until the fork server goes away."""
