@@ -213,7 +213,10 @@ class Runtime:
         self.root = os.path.abspath(root)
         self.systemd_cgroup = systemd_cgroup
         self.log = log
-        self.workers = workers or max(2, min(4, os.cpu_count() or 1))
+        # The fork servers mostly wait for their pre-exec children, so more of
+        # them than CPUs keeps the CPUs busy; one more serves the quick ops
+        # (start, kill, delete...) so they never queue behind a create.
+        self.workers = workers or min(8, max(4, 2 * (os.cpu_count() or 1)))
         self._store = Store(self.root)
         self._clients: list[_ForkServerClient] = []
         self._stack: contextlib.AsyncExitStack | None = None
@@ -226,7 +229,7 @@ class Runtime:
             tg = await stack.enter_async_context(anyio.create_task_group())
             stack.push_async_callback(self._stop_servers)
             async with anyio.create_task_group() as spawn:
-                for _ in range(self.workers):
+                for _ in range(self.workers + 1):
                     spawn.start_soon(self._spawn, tg)
         except BaseException:
             await stack.__aexit__(*sys.exc_info())
@@ -283,12 +286,17 @@ class Runtime:
                 c.sock.close()
             self._clients.clear()
 
-    def _client(self) -> _ForkServerClient:
+    def _client(self, quick: bool = False) -> _ForkServerClient:
+        """The fork server for an op: the control one for quick ops, else the
+        least busy of the others."""
         if self._stack is None or not self._clients:
             raise RuncgoError("Runtime is not open: use `async with Runtime(...) as runtime`")
-        live = [c for c in self._clients if c.alive] or self._clients
+        if quick and self._clients[0].alive:
+            return self._clients[0]
+        pool = self._clients[1:] or self._clients
+        live = [c for c in pool if c.alive] or pool
         self._rr += 1
-        return min(live, key=lambda c: (c.load, (self._clients.index(c) - self._rr) % len(live)))
+        return min(live, key=lambda c: (c.load, (live.index(c) - self._rr) % len(live)))
 
     # --- containers -----------------------------------------------------------
 
@@ -374,7 +382,8 @@ class Container(_Stdio):
         return f"<Container {self.id} pid={self.pid}>"
 
     async def _call(self, op: str, fds: Sequence[int] = (), **args: Any) -> tuple[dict[str, Any], list[int]]:
-        return await self.runtime._client().call(op, fds, cid=self.id, **args)
+        client = self.runtime._client(quick=op != "exec")
+        return await client.call(op, fds, cid=self.id, **args)
 
     async def start(self) -> None:
         await self._call("start")
