@@ -7,9 +7,9 @@ container must not pay for anyio or trio.  The API names (``runcgo.Runtime``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from .version import __version__
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the CLI must not pay for importing typing here
 
 if TYPE_CHECKING:
     from .api import (
@@ -64,7 +64,7 @@ _API = frozenset({
 __all__ = ["__version__", *sorted(_API)]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _API:
         from . import api
 
