@@ -1,0 +1,327 @@
+"""The fork server: a single-threaded helper that runs the synchronous ops.
+
+Why it exists: the ops fork (the pre-exec child), and forking a process that
+runs an event loop or threads is unsafe (Python 3.12+ warns).  The API process
+therefore never forks; it spawns this helper with ``subprocess`` (fork+exec of
+a fresh interpreter, which is safe) and sends it requests over a SEQPACKET
+socket.  The helper has no threads and no event loop, so the ops' ``os.fork``
+is the same one the CLI does.
+
+It is also the child subreaper of everything it starts: a container's init
+and an exec'd process are re-parented to it when their setup child exits, so
+it reaps them and sends ``exit`` events with their status.  It never waits
+for anything but a request or a child: each op runs to completion, then the
+loop polls the socket and the pidfds of the children it tracks.
+
+It exits when the API side closes the socket (``Runtime.aclose`` or the API
+process dying); the containers it started keep running, as with ``runc``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import select
+import socket
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from .. import log
+from .. import spec as S
+from ..errors import ConfigError
+from ..kernel import syscalls as sc
+from ..kernel.signals import exit_code
+from ..ops import drive
+from ..ops import pause as P
+from ..ops.create import CreateOptions, create_with_console, write_pid_file
+from ..ops.delete import delete
+from ..ops.exec import ExecOptions, exec_with_console, process_from_flags
+from ..ops.kill import kill
+from ..ops.start import start
+from ..ops.update import update
+from ..state import Store
+from . import _protocol as proto
+
+_STDIO = (0, 1, 2)
+
+
+class ForkServer:
+    """Request loop + reaper.  One instance per process."""
+
+    def __init__(self, sock: socket.socket, store: Store, systemd_cgroup: bool) -> None:
+        self.sock = sock
+        self.store = store
+        self.systemd_cgroup = systemd_cgroup
+        self.poller = select.poll()
+        self.poller.register(sock.fileno(), select.POLLIN)
+        self.tracked: dict[int, int] = {}  # pid -> pidfd
+        self.by_pidfd: dict[int, int] = {}  # pidfd -> pid
+        # Our own stdio, restored after each op that lent 0-2 to a container.
+        self.saved = [os.dup(fd) for fd in _STDIO]
+        self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        self.tmp = tempfile.mkdtemp(prefix="runcgo-fs-")
+        self.handlers: dict[str, Callable[[dict[str, Any], list[int]], tuple[dict[str, Any], list[int]]]] = {
+            "create": self.op_create, "start": self.op_start, "exec": self.op_exec,
+            "kill": self.op_kill, "delete": self.op_delete, "pause": self.op_pause,
+            "resume": self.op_resume, "update": self.op_update, "ping": self.op_ping,
+        }
+
+    # --- the loop -------------------------------------------------------------
+
+    def serve(self) -> None:
+        try:
+            while True:
+                # A 1 s tick reaps orphans we don't track (a daemonising exec'd process).
+                ready = self.poller.poll(1000)
+                self.reap()
+                for fd, _ in ready:
+                    if fd == self.sock.fileno() and not self.handle_request():
+                        return
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the Runtime closed while we were reporting: nobody to tell
+        finally:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.tmp)
+
+    def handle_request(self) -> bool:
+        msg, fds = proto.recv(self.sock)
+        if msg is None:
+            return False
+        # Collect exits first: an op (delete) may reap a child and lose its status.
+        self.reap()
+        rid = msg.get("id")
+        try:
+            handler = self.handlers[msg["op"]]
+            result, out_fds = handler(msg, fds)
+        except BaseException as exc:  # every failure goes back to the caller
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            proto.send(self.sock, {"id": rid, "error": proto.encode_error(exc)})
+        else:
+            try:
+                proto.send(self.sock, {"id": rid, "ok": result}, out_fds)
+            finally:
+                for fd in out_fds:
+                    os.close(fd)
+        finally:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        return True
+
+    def track(self, pid: int) -> None:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self.send_exit(pid, None)
+            return
+        self.tracked[pid] = pidfd
+        self.by_pidfd[pidfd] = pid
+        self.poller.register(pidfd, select.POLLIN)
+
+    def untrack(self, pid: int) -> None:
+        pidfd = self.tracked.pop(pid)
+        del self.by_pidfd[pidfd]
+        self.poller.unregister(pidfd)
+        os.close(pidfd)
+
+    def send_exit(self, pid: int, status: int | None) -> None:
+        proto.send(self.sock, {"type": "exit", "pid": pid, "status": status})
+
+    def reap(self) -> None:
+        """Reap every exited child; report the tracked ones."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid in self.tracked:
+                self.untrack(pid)
+                self.send_exit(pid, exit_code(status))
+        # Tracked processes that exited but were reaped by an op (forced delete).
+        # A readable pidfd only means "exited": it may have died just now.
+        if self.tracked:
+            for pid in [p for p, pidfd in self.tracked.items() if _readable(pidfd)]:
+                try:
+                    got, status = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    got, status = -1, 0
+                if got == 0:
+                    continue
+                self.untrack(pid)
+                self.send_exit(pid, exit_code(status) if got == pid else None)
+
+    # --- stdio lending --------------------------------------------------------
+
+    @contextlib.contextmanager
+    def stdio(self, mode: str, fds: list[int]) -> Any:
+        """Put the container's stdio on our 0-2 for the duration of one op.
+
+        The setup child inherits 0-2 (and closes everything else), so this is
+        how a container gets its pipes; the loop is single-threaded, so no
+        other op can see them.
+        """
+        if mode == "inherit":
+            yield
+            return
+        src = [self.devnull] * 3 if mode == "null" else fds[:3]
+        if len(src) != 3:
+            raise ConfigError(f"stdio {mode!r} needs 3 file descriptors, got {len(src)}", "stdio")
+        try:
+            for s, d in zip(src, _STDIO, strict=True):
+                os.dup2(s, d)
+            yield
+        finally:
+            for s, d in zip(self.saved, _STDIO, strict=True):
+                os.dup2(s, d)
+
+    # --- ops ------------------------------------------------------------------
+
+    def op_ping(self, req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
+        return {"pid": os.getpid()}, []
+
+    def op_create(self, req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
+        cid = req["cid"]
+        console = bool(req.get("console"))
+        opts = CreateOptions(bundle=req["bundle"], pid_file=req.get("pid_file"),
+                             systemd_cgroup=self.systemd_cgroup, relay_terminal=console)
+        with self.stdio(req.get("stdio", "inherit"), fds):
+            st, master = drive(create_with_console(self.store, cid, opts))
+        self.track(st.pid)
+        if console and master is None:
+            drive(delete(self.store, cid, force=True))
+            raise ConfigError("console=True needs process.terminal: true in config.json",
+                              "$.process.terminal")
+        if not console and master is not None:
+            os.close(master)
+            master = None
+        return {"state": asdict(st)}, [master] if master is not None else []
+
+    def op_start(self, req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
+        drive(start(self.store, req["cid"]))
+        return {}, []
+
+    def op_exec(self, req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
+        cid = req["cid"]
+        st = self.store.load(cid)
+        if req.get("process") is not None:
+            proc = S.decode(json.dumps(req["process"]).encode(), S.Process, "process")
+        else:
+            proc = process_from_flags(st, list(req.get("args") or []), env=list(req.get("env") or []),
+                                      cwd=req.get("cwd"), user=req.get("user"),
+                                      additional_gids=[], caps=[], no_new_privs=False,
+                                      tty=bool(req.get("tty")))
+        # exec_with_console does not return the pid of a detached process;
+        # its --pid-file is how we learn it (see the report: a change to ops/exec).
+        pid_file = os.path.join(self.tmp, "exec.pid")
+        opts = ExecOptions(process=proc, detach=True, pid_file=pid_file,
+                           relay_terminal=bool(proc.terminal), ignore_paused=bool(req.get("ignore_paused")))
+        with self.stdio(req.get("stdio", "inherit"), fds):
+            master, _ = drive(exec_with_console(self.store, cid, opts))
+        with open(pid_file) as f:
+            pid = int(f.read())
+        os.unlink(pid_file)
+        self.track(pid)
+        if req.get("pid_file"):
+            write_pid_file(req["pid_file"], pid)
+        return {"pid": pid}, [master] if master is not None else []
+
+    def op_kill(self, req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
+        drive(kill(self.store, req["cid"], int(req["signal"]), bool(req.get("all"))))
+        return {}, []
+
+    def op_delete(self, req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
+        drive(delete(self.store, req["cid"], force=bool(req.get("force"))))
+        return {}, []
+
+    def op_pause(self, req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
+        drive(P.pause(self.store, req["cid"]))
+        return {}, []
+
+    def op_resume(self, req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
+        drive(P.resume(self.store, req["cid"]))
+        return {}, []
+
+    def op_update(self, req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
+        resources = S.decode(json.dumps(req["resources"]).encode(), S.LinuxResources, "resources")
+        drive(update(self.store, req["cid"], resources))
+        return {}, []
+
+
+def _readable(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+def _preload() -> None:
+    """Import what the pre-exec child needs now, so no child imports after forking
+    (and so the first container is as fast as the hundredth)."""
+    from ..kernel import capabilities, cgroups, preexec, rootfs, seccomp  # noqa: F401
+
+
+def _order_setup_messages() -> None:
+    """Work around a race in ops/create._converse and ops/exec._converse.
+
+    The setup child sends ``pid`` after forking the init, and the init sends
+    ``ready`` on the same socket; under load the init can win, and the op then
+    returns with no init pid (create: "container init exited during setup" and
+    an init left blocked on its FIFO, holding the cgroup; exec: pid 0).  Until
+    the ops wait for both messages, hold back a ``ready`` that arrives before
+    ``pid`` on the same socket.  Only this process (and its children, which
+    never receive ``ready``) sees the wrapper.
+    """
+    from ..kernel import sync
+
+    orig = sync.recv
+    held: dict[int, tuple[dict[str, Any] | None, list[int]]] = {}
+    seen_pid: set[int] = set()
+
+    def recv(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+        key = id(sock)
+        if key in seen_pid and key in held:
+            seen_pid.discard(key)
+            return held.pop(key)
+        while True:
+            msg, fds = orig(sock)
+            kind = msg.get("type") if msg else None
+            if kind == "ready" and key not in seen_pid and key not in held:
+                held[key] = (msg, fds)
+                continue
+            if kind == "pid":
+                seen_pid.add(key)
+            elif kind in ("ready", "error", None):
+                seen_pid.discard(key)
+                if kind != "ready" and key in held:
+                    held.pop(key)  # the error is what matters
+            return msg, fds
+
+    sync.recv = recv  # type: ignore[assignment]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="runcgo-forkserver")
+    p.add_argument("--fd", type=int, required=True)
+    p.add_argument("--root", required=True)
+    p.add_argument("--systemd-cgroup", action="store_true")
+    p.add_argument("--log")
+    a = p.parse_args(argv)
+    sock = socket.socket(fileno=a.fd)
+    os.set_inheritable(a.fd, False)
+    if a.log:
+        log.configure(a.log)
+    sc.set_subreaper()
+    _preload()
+    _order_setup_messages()
+    server = ForkServer(sock, Store(a.root), a.systemd_cgroup)
+    proto.send(sock, {"type": "hello", "pid": os.getpid()})
+    server.serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
