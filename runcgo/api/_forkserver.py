@@ -28,11 +28,11 @@ import socket
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 from .. import log
 from .. import spec as S
+from .._record import asdict
 from ..errors import ConfigError
 from ..kernel import syscalls as sc
 from ..kernel.signals import exit_code

@@ -24,9 +24,9 @@ import anyio
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 
-import bundles
-
 import runcgo
+
+import bundles
 
 PREFIX = "/runcgo-test-bench-"
 

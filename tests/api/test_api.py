@@ -10,9 +10,10 @@ import signal
 
 import anyio
 import pytest
-from conftest import Env, pid_alive
 
 import runcgo
+
+from apihelpers import Env, pid_alive
 
 pytestmark = pytest.mark.anyio
 
