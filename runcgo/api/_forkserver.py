@@ -265,45 +265,6 @@ def _preload() -> None:
     from ..kernel import capabilities, cgroups, preexec, rootfs, seccomp  # noqa: F401
 
 
-def _order_setup_messages() -> None:
-    """Work around a race in ops/create._converse and ops/exec._converse.
-
-    The setup child sends ``pid`` after forking the init, and the init sends
-    ``ready`` on the same socket; under load the init can win, and the op then
-    returns with no init pid (create: "container init exited during setup" and
-    an init left blocked on its FIFO, holding the cgroup; exec: pid 0).  Until
-    the ops wait for both messages, hold back a ``ready`` that arrives before
-    ``pid`` on the same socket.  Only this process (and its children, which
-    never receive ``ready``) sees the wrapper.
-    """
-    from ..kernel import sync
-
-    orig = sync.recv
-    held: dict[int, tuple[dict[str, Any] | None, list[int]]] = {}
-    seen_pid: set[int] = set()
-
-    def recv(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
-        key = id(sock)
-        if key in seen_pid and key in held:
-            seen_pid.discard(key)
-            return held.pop(key)
-        while True:
-            msg, fds = orig(sock)
-            kind = msg.get("type") if msg else None
-            if kind == "ready" and key not in seen_pid and key not in held:
-                held[key] = (msg, fds)
-                continue
-            if kind == "pid":
-                seen_pid.add(key)
-            elif kind in ("ready", "error", None):
-                seen_pid.discard(key)
-                if kind != "ready" and key in held:
-                    held.pop(key)  # the error is what matters
-            return msg, fds
-
-    sync.recv = recv  # type: ignore[assignment]
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="runcgo-forkserver")
     p.add_argument("--fd", type=int, required=True)
@@ -317,7 +278,6 @@ def main(argv: list[str] | None = None) -> None:
         log.configure(a.log)
     sc.set_subreaper()
     _preload()
-    _order_setup_messages()
     server = ForkServer(sock, Store(a.root), a.systemd_cgroup)
     proto.send(sock, {"type": "hello", "pid": os.getpid()})
     server.serve()
