@@ -287,6 +287,10 @@ def cmd_exec(argv: list[str], g: Globals) -> int:
         proc = E.process_from_flags(st, a.command, env=a.env, cwd=a.cwd, user=a.user,
                                     additional_gids=a.additional_gids, caps=a.cap,
                                     no_new_privs=a.no_new_privs, tty=a.tty)
+    if a.apparmor:
+        proc.apparmor_profile = a.apparmor
+    if a.process_label:
+        proc.selinux_label = a.process_label
     opts = E.ExecOptions(process=proc, detach=a.detach, pid_file=a.pid_file,
                          console_socket=a.console_socket, preserve_fds=a.preserve_fds,
                          ignore_paused=a.ignore_paused,

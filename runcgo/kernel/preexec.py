@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 from .. import log  # noqa: F401
 from .._record import field, record
 from ..spec import Hooks, Process
-from . import capabilities, hooks, netdev, process, rootfs, seccomp
+from . import capabilities, hooks, lsm, netdev, process, rootfs, seccomp
 from . import console as pty_console
 from . import sync as S
 from . import syscalls as sc
@@ -222,7 +222,7 @@ def _init(sock: socket.socket, plan: InitPlan) -> NoReturn:
         hooks.run_hooks("startContainer", plan.hooks.start_container, state_json)
     if proc.no_new_privileges and plan.seccomp is not None:
         seccomp.load(plan.seccomp, state_json or None)  # as late as possible
-    _exec(exe, proc.args or [], env)
+    _exec(exe, proc.args or [], env, proc)
 
 
 def become(proc: Process, procattrs: list[Callable[[], None]], preserve_fds: int,
@@ -254,6 +254,7 @@ def become(proc: Process, procattrs: list[Callable[[], None]], preserve_fds: int
     except OSError as exc:
         raise OSError(exc.errno, f'chdir to cwd ("{proc.cwd}") set in config.json') from None
     _check_cwd_inside(proc.cwd)
+    # (the labels themselves are armed in _exec, right before execve)
     assert proc.args
     return process.find_executable(proc.args[0], env, proc.cwd), env
 
@@ -269,7 +270,9 @@ def _check_cwd_inside(cwd: str) -> None:
         raise OSError(1, f'cwd ("{cwd}") is outside the container root')
 
 
-def _exec(exe: str, args: list[str], env: dict[str, str]) -> NoReturn:
+def _exec(exe: str, args: list[str], env: dict[str, str], proc: Process | None = None) -> NoReturn:
+    if proc is not None and (proc.apparmor_profile or proc.selinux_label):
+        lsm.apply_on_exec(proc.apparmor_profile, proc.selinux_label)
     try:
         os.execve(exe, args, env)
     except OSError as exc:
@@ -356,7 +359,7 @@ def _exec_process(sock: socket.socket, plan: ExecPlan) -> NoReturn:
         seccomp.load(plan.seccomp)
     S.send(sock, {"type": "ready"})
     sock.close()
-    _exec(exe, proc.args or [], env)
+    _exec(exe, proc.args or [], env, proc)
 
 
 def _make_cwd(cwd: str) -> None:

@@ -20,7 +20,7 @@ from .. import log
 from .. import spec as S
 from .._record import record
 from ..errors import ConfigError, SetupError
-from ..kernel import capabilities, cgroups, preexec, rootfs, seccomp, sync
+from ..kernel import capabilities, cgroups, lsm, preexec, rootfs, seccomp, sync
 from ..kernel.hooks import HookError
 from ..state import EXEC_FIFO, ContainerState, Store, check_id, proc_start_time
 from . import hooks as H
@@ -163,6 +163,7 @@ async def create_with_console(store: Store, container_id: str,
     check_no_mountns(spec)
     for warning in capabilities.check(spec.process.capabilities):
         log.warning(warning)
+    lsm.check(spec.process.apparmor_profile, spec.process.selinux_label)
     linux = spec.linux or S.Linux()
     if spec.process.terminal and not opts.console_socket and not opts.relay_terminal:
         raise ConfigError("cannot allocate a terminal without --console-socket "

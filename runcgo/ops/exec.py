@@ -20,7 +20,7 @@ from .. import log
 from .. import spec as S
 from .._record import record
 from ..errors import ConfigError, ContainerNotRunning, InvalidState, SetupError
-from ..kernel import capabilities, cgroups, preexec, seccomp, signals, sync
+from ..kernel import capabilities, cgroups, lsm, preexec, seccomp, signals, sync
 from ..kernel import syscalls as sc
 from ..state import ContainerState, Store, proc_start_time
 from .create import hand_over_console, write_pid_file
@@ -110,6 +110,7 @@ async def exec_with_console(store: Store, container_id: str,
         raise ConfigError("a terminal needs --console-socket when detached", "$.terminal")
     for warning in capabilities.check(proc.capabilities):
         log.warning(warning)
+    lsm.check(proc.apparmor_profile, proc.selinux_label, "$")
     profile = st.config.get("seccomp")
     prepared = seccomp.prepare(msgspec.convert(profile, S.LinuxSeccomp)) if profile else None
     from .create import procattr_steps
