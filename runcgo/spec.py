@@ -1,6 +1,6 @@
 """The OCI runtime configuration: typed, validated once, before anything is created.
 
-``load_config`` decodes ``config.json`` with msgspec into the structs below;
+``load_config`` decodes ``config.json`` into the structs below (runcgo._struct);
 decode errors carry the JSON path (``$.process.user.uid``).  ``validate``
 then checks the values the types can't express (absolute paths, known
 namespace types, ...).  Unknown *fields* are tolerated and kept in the raw
@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import msgspec
-
+from ._struct import Struct, StructError, field
+from ._struct import decode as _decode_struct
 from .errors import ConfigError
 from .version import SPEC_VERSION
 
 
-class _S(msgspec.Struct, rename="camel", omit_defaults=True):
-    """Base for spec structs: camelCase keys, optional fields omitted on encode."""
+class _S(Struct):
+    """Base for spec structs: camelCase keys, fields at their default omitted on encode."""
 
 
 class Box(_S):
@@ -60,7 +60,7 @@ class Scheduler(_S):
 
 
 class IOPriority(_S):
-    class_: str = msgspec.field(name="class")
+    class_: str = field(name="class")
     priority: int = 0
 
 
@@ -75,7 +75,7 @@ class Process(_S):
     env: list[str] | None = None
     terminal: bool = False
     console_size: Box | None = None
-    user: User = msgspec.field(default_factory=User)
+    user: User = field(default_factory=User)
     command_line: str | None = None
     capabilities: LinuxCapabilities | None = None
     rlimits: list[POSIXRlimit] | None = None
@@ -85,7 +85,7 @@ class Process(_S):
     selinux_label: str | None = None
     scheduler: Scheduler | None = None
     io_priority: IOPriority | None = None
-    exec_cpu_affinity: CPUAffinity | None = msgspec.field(default=None, name="execCPUAffinity")
+    exec_cpu_affinity: CPUAffinity | None = field(default=None, name="execCPUAffinity")
 
 
 class Root(_S):
@@ -94,8 +94,8 @@ class Root(_S):
 
 
 class IDMapping(_S):
-    container_id: int = msgspec.field(name="containerID")
-    host_id: int = msgspec.field(name="hostID")
+    container_id: int = field(name="containerID")
+    host_id: int = field(name="hostID")
     size: int
 
 
@@ -152,9 +152,9 @@ class LinuxMemory(_S):
     reservation: int | None = None
     swap: int | None = None
     kernel: int | None = None
-    kernel_tcp: int | None = msgspec.field(default=None, name="kernelTCP")
+    kernel_tcp: int | None = field(default=None, name="kernelTCP")
     swappiness: int | None = None
-    disable_oom_killer: bool | None = msgspec.field(default=None, name="disableOOMKiller")
+    disable_oom_killer: bool | None = field(default=None, name="disableOOMKiller")
     use_hierarchy: bool | None = None
     check_before_update: bool | None = None
 
@@ -194,9 +194,9 @@ class LinuxBlockIO(_S):
     weight_device: list[LinuxWeightDevice] | None = None
     throttle_read_bps_device: list[LinuxThrottleDevice] | None = None
     throttle_write_bps_device: list[LinuxThrottleDevice] | None = None
-    throttle_read_iops_device: list[LinuxThrottleDevice] | None = msgspec.field(
+    throttle_read_iops_device: list[LinuxThrottleDevice] | None = field(
         default=None, name="throttleReadIOPSDevice")
-    throttle_write_iops_device: list[LinuxThrottleDevice] | None = msgspec.field(
+    throttle_write_iops_device: list[LinuxThrottleDevice] | None = field(
         default=None, name="throttleWriteIOPSDevice")
 
 
@@ -211,7 +211,7 @@ class LinuxInterfacePriority(_S):
 
 
 class LinuxNetwork(_S):
-    class_id: int | None = msgspec.field(default=None, name="classID")
+    class_id: int | None = field(default=None, name="classID")
     priorities: list[LinuxInterfacePriority] | None = None
 
 
@@ -225,7 +225,7 @@ class LinuxResources(_S):
     memory: LinuxMemory | None = None
     cpu: LinuxCPU | None = None
     pids: LinuxPids | None = None
-    block_io: LinuxBlockIO | None = msgspec.field(default=None, name="blockIO")
+    block_io: LinuxBlockIO | None = field(default=None, name="blockIO")
     hugepage_limits: list[LinuxHugepageLimit] | None = None
     network: LinuxNetwork | None = None
     rdma: dict[str, LinuxRdma] | None = None
@@ -273,12 +273,12 @@ class LinuxMemoryPolicy(_S):
 
 
 class LinuxIntelRdt(_S):
-    clos_id: str | None = msgspec.field(default=None, name="closID")
+    clos_id: str | None = field(default=None, name="closID")
     l3_cache_schema: str | None = None
     mem_bw_schema: str | None = None
     schemata: list[str] | None = None
-    enable_cmt: bool | None = msgspec.field(default=None, name="enableCMT")
-    enable_mbm: bool | None = msgspec.field(default=None, name="enableMBM")
+    enable_cmt: bool | None = field(default=None, name="enableCMT")
+    enable_mbm: bool | None = field(default=None, name="enableMBM")
 
 
 class LinuxNetDevice(_S):
@@ -306,7 +306,7 @@ class Linux(_S):
 
 
 class Spec(_S):
-    oci_version: str = msgspec.field(name="ociVersion")
+    oci_version: str = field(name="ociVersion")
     process: Process | None = None
     root: Root | None = None
     hostname: str | None = None
@@ -332,24 +332,24 @@ _PROPAGATION = ("", "private", "rprivate", "slave", "rslave", "shared", "rshared
 _DEVICE_TYPES = ("c", "b", "u", "p")
 
 
-def _msgspec_path(exc: msgspec.ValidationError) -> tuple[str, str]:
-    """Split msgspec's "Expected `int`, got `str` - at `$.a.b`" into (path, reason)."""
-    text = str(exc)
-    if " - at `" in text:
-        reason, _, rest = text.partition(" - at `")
-        return rest.rstrip("`"), reason
-    return "", text
-
-
 def decode(data: bytes, kind: type[Any] = Spec, what: str = "config.json") -> Any:
     """Decode JSON bytes into ``kind`` with errors naming the JSON path."""
     try:
-        return msgspec.json.decode(data, type=kind)
-    except msgspec.ValidationError as exc:
-        path, reason = _msgspec_path(exc)
-        raise ConfigError(reason[:1].lower() + reason[1:], path or "$") from None
-    except msgspec.DecodeError as exc:
+        return _decode_struct(data, kind)
+    except StructError as exc:
+        raise ConfigError(exc.reason, exc.path) from None
+    except ValueError as exc:  # json.JSONDecodeError
         raise ConfigError(f"{what} is not valid JSON: {exc}") from None
+
+
+def convert(obj: Any, kind: type[Any], path: str = "$") -> Any:
+    """Already-parsed JSON (e.g. saved state) into ``kind``."""
+    from ._struct import from_dict
+
+    try:
+        return from_dict(kind, obj, path)
+    except StructError as exc:
+        raise ConfigError(exc.reason, exc.path) from None
 
 
 def load_config(bundle: str) -> Spec:
@@ -444,10 +444,10 @@ def validate(spec: Spec, bundle: str) -> None:
             raise _err(f"$.linux.devices[{i}].type", f"unknown device type {d.type!r}")
         if not d.path.startswith("/dev/"):
             raise _err(f"$.linux.devices[{i}].path", f"{d.path!r} is not under /dev")
-    for field in ("masked_paths", "readonly_paths"):
-        for i, p in enumerate(getattr(linux, field) or ()):
+    for attr in ("masked_paths", "readonly_paths"):
+        for i, p in enumerate(getattr(linux, attr) or ()):
             if not p.startswith("/"):
-                name = "maskedPaths" if field == "masked_paths" else "readonlyPaths"
+                name = "maskedPaths" if attr == "masked_paths" else "readonlyPaths"
                 raise _err(f"$.linux.{name}[{i}]", f"{p!r} is not an absolute path")
     if spec.hooks:
         for kind in ("prestart", "create_runtime", "create_container", "start_container",
@@ -477,7 +477,9 @@ def namespaces(spec: Spec) -> dict[str, str | None]:
 
 
 def encode(obj: Any) -> bytes:
-    return msgspec.json.encode(obj)
+    from ._struct import encode as _encode
+
+    return _encode(obj)
 
 
 # --- the default spec (`runcgo spec`) -------------------------------------

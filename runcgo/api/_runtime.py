@@ -410,9 +410,9 @@ class Container(_Stdio):
     async def update(self, resources: Any) -> None:
         """New limits: an OCI ``LinuxResources`` (runcgo.spec) or its JSON dict."""
         if not isinstance(resources, dict):
-            import msgspec
+            from .._struct import to_builtins
 
-            resources = msgspec.to_builtins(resources)
+            resources = to_builtins(resources)
         await self._call("update", resources=resources)
 
     async def state(self) -> ContainerState:
@@ -434,9 +434,9 @@ class Container(_Stdio):
         elif isinstance(process, list | tuple):
             args.update(args=list(process), env=list(env), cwd=cwd, user=user, tty=tty)
         else:
-            import msgspec
+            from .._struct import to_builtins
 
-            args["process"] = msgspec.to_builtins(process)
+            args["process"] = to_builtins(process)
         theirs, ours = _stdio_fds(stdio)
         try:
             result, fds = await self._call("exec", theirs, stdio="fds" if theirs else stdio, **args)

@@ -35,8 +35,7 @@ import os
 import stat
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
+from .._struct import encode, replace
 from ..errors import ConfigError
 from ..spec import LinuxSeccomp
 from . import seccomp_bpf as bpf
@@ -219,10 +218,10 @@ def _libseccomp_version() -> str:
 
 def cache_key(profile: LinuxSeccomp) -> str:
     """sha256 over what shapes the program (flags and listener are applied at load)."""
-    shape = msgspec.structs.replace(profile, flags=None, listener_path=None,
+    shape = replace(profile, flags=None, listener_path=None,
                                     listener_metadata=None)
     h = sha256(_FORMAT)
-    for part in (msgspec.json.encode(shape), os.uname().machine.encode(),
+    for part in (encode(shape), os.uname().machine.encode(),
                  _libseccomp_version().encode()):
         h.update(b"\0" + part)
     return str(h.hexdigest())

@@ -15,11 +15,10 @@ enters the container's mount namespace, where the host path is unreachable.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from typing import Any
-
-import msgspec
 
 from ..version import SPEC_VERSION
 
@@ -39,7 +38,7 @@ def connect(path: str) -> socket.socket:
 
 def process_state(state_json: bytes | None, metadata: str) -> bytes:
     """The JSON document for the agent; ``state_json`` is the container's state."""
-    state: dict[str, Any] = msgspec.json.decode(state_json) if state_json else {}
+    state: dict[str, Any] = json.loads(state_json) if state_json else {}
     pid = state.get("pid") or os.getpid()
     doc = {
         "ociVersion": state.get("ociVersion") or SPEC_VERSION,
@@ -48,7 +47,7 @@ def process_state(state_json: bytes | None, metadata: str) -> bytes:
         "metadata": metadata,
         "state": state,
     }
-    return msgspec.json.encode(doc)
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 def send_listener(sock: socket.socket, listener_fd: int, state_json: bytes | None,

@@ -249,14 +249,14 @@ async def create_with_console(store: Store, container_id: str,
 
 def _saved_config(spec: S.Spec) -> dict[str, Any]:
     """What later commands need from the config: hooks (poststart/poststop), namespaces."""
-    import msgspec
+    from .._struct import to_builtins
 
     out: dict[str, Any] = {"namespaces": S.namespaces(spec),
-                           "process": msgspec.to_builtins(spec.process)}
+                           "process": to_builtins(spec.process)}
     if spec.hooks:
-        out["hooks"] = msgspec.to_builtins(spec.hooks)
+        out["hooks"] = to_builtins(spec.hooks)
     if spec.linux and spec.linux.seccomp:
-        out["seccomp"] = msgspec.to_builtins(spec.linux.seccomp)
+        out["seccomp"] = to_builtins(spec.linux.seccomp)
     return out
 
 

@@ -14,11 +14,10 @@ import os
 import signal
 from typing import Any
 
-import msgspec
-
 from .. import log
 from .. import spec as S
 from .._record import record
+from .._struct import replace
 from ..errors import ConfigError, ContainerNotRunning, InvalidState, SetupError
 from ..kernel import capabilities, cgroups, lsm, preexec, seccomp, signals, sync
 from ..kernel import syscalls as sc
@@ -40,7 +39,8 @@ class ExecOptions:
 def base_process(st: ContainerState) -> S.Process:
     """The container's own process config: the defaults an exec inherits."""
     raw = st.config.get("process") or {}
-    return msgspec.convert(raw, S.Process)
+    proc: S.Process = S.convert(raw, S.Process, "$.process")
+    return proc
 
 
 def process_from_flags(st: ContainerState, args: list[str], *, env: list[str], cwd: str | None,
@@ -54,7 +54,7 @@ def process_from_flags(st: ContainerState, args: list[str], *, env: list[str], c
     for item in [*(base.env or []), *env]:
         k, _, v = item.partition("=")
         merged[k] = v
-    u = msgspec.structs.replace(base.user)
+    u = replace(base.user)
     if user:
         uid, _, gid = user.partition(":")
         try:
@@ -67,10 +67,10 @@ def process_from_flags(st: ContainerState, args: list[str], *, env: list[str], c
         u.additional_gids = additional_gids
     c = base.capabilities
     if caps:
-        c = msgspec.structs.replace(c) if c else S.LinuxCapabilities()
+        c = replace(c) if c else S.LinuxCapabilities()
         for name in ("bounding", "effective", "permitted"):
             setattr(c, name, sorted({*(getattr(c, name) or []), *caps}))
-    return msgspec.structs.replace(
+    return replace(
         base, args=args, env=[f"{k}={v}" for k, v in merged.items()], cwd=cwd or base.cwd,
         user=u, capabilities=c, terminal=tty,
         no_new_privileges=base.no_new_privileges or no_new_privs, console_size=None)
@@ -112,7 +112,7 @@ async def exec_with_console(store: Store, container_id: str,
         log.warning(warning)
     lsm.check(proc.apparmor_profile, proc.selinux_label, "$")
     profile = st.config.get("seccomp")
-    prepared = seccomp.prepare(msgspec.convert(profile, S.LinuxSeccomp)) if profile else None
+    prepared = seccomp.prepare(S.convert(profile, S.LinuxSeccomp, "$.linux.seccomp")) if profile else None
     from .create import procattr_steps
 
     steps = procattr_steps(S.Spec(oci_version="1.3.0", process=proc))

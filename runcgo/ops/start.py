@@ -7,7 +7,7 @@ import errno
 import os
 
 from ..errors import InvalidState, SetupError
-from ..spec import Hooks, decode
+from ..spec import Hooks, convert
 from ..state import EXEC_FIFO, ContainerState, Store
 from . import hooks as H
 
@@ -16,9 +16,7 @@ def saved_hooks(st: ContainerState) -> Hooks | None:
     raw = st.config.get("hooks")
     if not raw:
         return None
-    import msgspec
-
-    return decode(msgspec.json.encode(raw), Hooks, "saved hooks")  # type: ignore[no-any-return]
+    return convert(raw, Hooks, "$.hooks")  # type: ignore[no-any-return]
 
 
 async def start(store: Store, container_id: str) -> ContainerState:

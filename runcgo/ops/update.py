@@ -128,8 +128,7 @@ def _merge(old: Any, new: Any) -> Any:
 
 async def update(store: Store, container_id: str, resources: LinuxResources) -> None:
     """Apply ``resources`` to the live container and record them in its state."""
-    import msgspec
-
+    from .._struct import to_builtins
     from ..kernel.cgroups import from_state
 
     with store.lock(container_id):
@@ -137,7 +136,7 @@ async def update(store: Store, container_id: str, resources: LinuxResources) -> 
         if st.status == "stopped":
             raise ContainerNotRunning(container_id, st.status)
         from_state(st.cgroup).set(resources)
-        new = msgspec.to_builtins(resources)
+        new = to_builtins(resources)
         linux = dict(st.config.get("linux") or {})
         if new:
             linux["resources"] = _merge(linux.get("resources") or {}, new)

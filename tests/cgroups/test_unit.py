@@ -10,9 +10,9 @@ import struct
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
+from runcgo._struct import decode as _sdecode
 from runcgo.kernel.cgroups import CgroupError, convert, devrules, ebpf, paths, systemd
 from runcgo.kernel.cgroups.v2 import V2Manager, from_state_v2
 from runcgo.ops.ps import filter_ps_table
@@ -27,7 +27,7 @@ V2_FILES = ["cgroup.procs", "cgroup.freeze", "cgroup.events", "cgroup.controller
 
 
 def res(d: dict[str, Any]) -> LinuxResources:
-    return msgspec.json.decode(json.dumps(d), type=LinuxResources)
+    return _sdecode(json.dumps(d), LinuxResources)
 
 
 @pytest.fixture

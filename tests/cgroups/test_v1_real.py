@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
 import pytest
 
+from runcgo._struct import decode as _sdecode
 from runcgo.kernel import syscalls as sc
 from runcgo.kernel.cgroups import CgroupError, CgroupManager, from_state, new_manager
 from runcgo.kernel.cgroups.oom import watch
@@ -30,7 +30,7 @@ MakeCg = Callable[[], CgroupManager]
 
 
 def res(d: dict[str, Any]) -> LinuxResources:
-    return msgspec.json.decode(json.dumps(d), type=LinuxResources)
+    return _sdecode(json.dumps(d), LinuxResources)
 
 
 def rd(m: CgroupManager, ctrl: str, name: str) -> str:
@@ -136,7 +136,7 @@ def test_zero_fields_leave_limits_unchanged(make_cgroup: MakeCg) -> None:
                "pids": {"limit": 10}}))
     # What Docker's update sends: zeros everywhere except the changed fields.
     with open("/work/shared/samples/update.resources.json", "rb") as f:
-        docker = msgspec.json.decode(f.read(), type=LinuxResources)
+        docker = _sdecode(f.read(), LinuxResources)
     m.set(docker)
     assert rd(m, "memory", "memory.limit_in_bytes") == "100663296"
     assert rd(m, "memory", "memory.memsw.limit_in_bytes") == "201326592"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 import pytest
 
 from runcgo import spec
+from runcgo._struct import decode as _sdecode
+from runcgo._struct import encode as _sencode
 from runcgo.errors import ConfigError
 from runcgo.kernel import procattrs
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.root
 
 
 def dec(kind: type[Any], doc: dict[str, Any]) -> Any:
-    return msgspec.json.decode(msgspec.json.encode(doc), type=kind)
+    return _sdecode(_sencode(doc), kind)
 
 
 def stat_fields(text: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -11,10 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
 from runcgo import spec
+from runcgo._struct import decode as _sdecode
+from runcgo._struct import encode as _sencode
 from runcgo.errors import ConfigError
 from runcgo.kernel import seccomp
 from runcgo.kernel.seccomp_bpf import flag_supported
@@ -29,13 +31,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def profile(**kw: Any) -> spec.LinuxSeccomp:
     doc = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], **kw}
-    return msgspec.json.decode(msgspec.json.encode(doc), type=spec.LinuxSeccomp)
+    return _sdecode(_sencode(doc), spec.LinuxSeccomp)
 
 
 def docker_profile() -> spec.LinuxSeccomp:
     if not SAMPLE.exists():
         pytest.skip("no Docker sample config")
-    cfg = msgspec.json.decode(SAMPLE.read_bytes(), type=spec.Spec)
+    cfg = _sdecode(SAMPLE.read_bytes(), spec.Spec)
     assert cfg.linux is not None and cfg.linux.seccomp is not None
     return cfg.linux.seccomp
 
@@ -84,7 +86,7 @@ def libc_syscall(nr: int, *args: int) -> tuple[int, int]:
      "$.linux.seccomp.syscalls[0].names"),
 ])
 def test_invalid_profiles(doc: dict[str, Any], path: str, seccomp_cache: Path) -> None:
-    prof = msgspec.json.decode(msgspec.json.encode(doc), type=spec.LinuxSeccomp)
+    prof = _sdecode(_sencode(doc), spec.LinuxSeccomp)
     with pytest.raises(ConfigError) as info:
         seccomp.prepare(prof)
     assert info.value.path == path
@@ -291,8 +293,9 @@ def test_corrupt_or_untrusted_cache_is_ignored(seccomp_cache: Path) -> None:
 
 
 def test_warm_path_does_not_import_pyseccomp(seccomp_cache: Path) -> None:
-    code = ("import sys, msgspec; from runcgo import spec; from runcgo.kernel import seccomp;"
-            f"c = msgspec.json.decode(open({str(SAMPLE)!r}, 'rb').read(), type=spec.Spec);"
+    code = ("import sys; from runcgo import spec; from runcgo.kernel import seccomp;"
+            "from runcgo._struct import decode;"
+            f"c = decode(open({str(SAMPLE)!r}, 'rb').read(), spec.Spec);"
             "p = seccomp.prepare(c.linux.seccomp);"
             "print(p.cache_hit, 'pyseccomp' in sys.modules)")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -334,7 +337,7 @@ def test_notify_reaches_agent(seccomp_cache: Path, tmp_path: Path) -> None:
                    syscalls=[{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}])
     prepared = seccomp.prepare(prof)
     assert prepared is not None and prepared.notify and prepared.fds()
-    state = msgspec.json.encode({"ociVersion": "1.3.0", "id": "c1", "status": "creating",
+    state = _sencode({"ociVersion": "1.3.0", "id": "c1", "status": "creating",
                                  "pid": 4242, "bundle": "/b"})
     target = tmp_path / "dir"
     out_r, out_w = os.pipe()
@@ -354,7 +357,7 @@ def test_notify_reaches_agent(seccomp_cache: Path, tmp_path: Path) -> None:
         msg, fds, _, _ = socket.recv_fds(conn, 65536, 4)
         conn.close()
         assert len(fds) == 1
-        doc = msgspec.json.decode(msg)
+        doc = json.loads(msg)
         assert doc["fds"] == ["seccompFd"] and doc["metadata"] == "hello-agent"
         assert doc["pid"] == 4242 and doc["state"]["id"] == "c1"
         req = _Notif()
