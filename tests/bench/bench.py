@@ -114,6 +114,26 @@ def output(argv: list[str], cwd: str | None = None, env: dict[str, str] | None =
                           text=True, timeout=60, env=env)
 
 
+def importtime_prefix(argv: list[str], python: str) -> tuple[list[str], list[str]]:
+    """How to run the CLI under ``-X importtime`` exactly as it is deployed.
+
+    A console script runs with its shebang's interpreter and flags (e.g.
+    ``#!/usr/bin/python3.11 -IS``): reuse them.  ``python -m runcgo`` style
+    commands keep their interpreter.  Anything else: ``--python -m runcgo``.
+    """
+    if len(argv) == 1 and os.path.isfile(argv[0]):
+        with open(argv[0], "rb") as f:
+            first = f.readline().decode(errors="replace")
+        if first.startswith("#!") and "python" in first:
+            return shlex.split(first[2:].strip()), [argv[0]]
+    if argv and "python" in os.path.basename(argv[0]):
+        i = 1
+        while i < len(argv) and argv[i].startswith("-") and argv[i] != "-m":
+            i += 1
+        return argv[:i], argv[i:]
+    return [python], ["-m", "runcgo"]
+
+
 def pctl(xs: list[float], q: float) -> float:
     s = sorted(xs)
     if not s:
@@ -462,8 +482,9 @@ class Bench:
     def importtime(self) -> None:
         """`python -X importtime -m runcgo CMD` for each lifecycle command, real calls."""
         rt = self.runtimes[0]
-        py = self.args.python
-        pre = [py, "-X", "importtime", "-m", "runcgo", "--root", rt.root]
+        interp, script = importtime_prefix(rt.argv, self.args.python)
+        self.extra["importtime_command"] = shlex.join([*interp, "-X", "importtime", *script])
+        pre = [*interp, "-X", "importtime", *script, "--root", rt.root]
         env = dict(os.environ)
         if self.args.pythonpath:
             env["PYTHONPATH"] = self.args.pythonpath
@@ -495,7 +516,7 @@ class Bench:
 
         base = []
         for _ in range(self.args.import_runs):
-            p = subprocess.run([py, "-X", "importtime", "-c", "pass"], capture_output=True,
+            p = subprocess.run([*interp, "-X", "importtime", "-c", "pass"], capture_output=True,
                                text=True, env=env)
             base.append(parse(p.stderr)[0])
             cid = self.cid(rt, "imp")
@@ -519,19 +540,26 @@ class Bench:
                 if (rt, cid) in self.live:
                     self.delete(rt, cid)
                 break
-        out: dict[str, Any] = {"python -c pass (startup imports)": {"median_ms": statistics.median(base) if base else None}}
+        out: dict[str, Any] = {"startup only (-c pass)": {"median_ms": statistics.median(base) if base else None}}
         for name, rs in runs.items():
             totals = [t for t, _ in rs]
-            med = statistics.median(totals)
-            _, mods = min(rs, key=lambda r: abs(r[0] - med))
-            top = sorted(mods, key=lambda m: -m[1])[:10]
-            tops = sorted((m for m in mods if not m[0].startswith("encodings")),
-                          key=lambda m: -m[2])[:10]
-            out[name] = {"median_ms": med, "samples_ms": totals, "n_modules": len(mods),
-                         "top_self": [{"module": m, "self_ms": s / 1000, "cum_ms": c / 1000}
-                                      for m, s, c in top],
-                         "top_cumulative": [{"module": m, "self_ms": s / 1000, "cum_ms": c / 1000}
-                                            for m, s, c in tops]}
+            # per module: median self / cumulative time over the runs (one run is noisy)
+            selfs: dict[str, list[int]] = {}
+            cums: dict[str, list[int]] = {}
+            for _, mods in rs:
+                for m, s_us, c_us in mods:
+                    selfs.setdefault(m, []).append(s_us)
+                    cums.setdefault(m, []).append(c_us)
+            agg = [(m, statistics.median(selfs[m]) / 1000, statistics.median(cums[m]) / 1000)
+                   for m in selfs]
+            top = sorted(agg, key=lambda t: -t[1])[:10]
+            tops = sorted((t for t in agg if not t[0].startswith("encodings")),
+                          key=lambda t: -t[2])[:10]
+            out[name] = {"median_ms": statistics.median(totals), "samples_ms": totals,
+                         "n_modules": len(agg),
+                         "top_self": [{"module": m, "self_ms": a, "cum_ms": c} for m, a, c in top],
+                         "top_cumulative": [{"module": m, "self_ms": a, "cum_ms": c}
+                                            for m, a, c in tops]}
         self.extra["importtime"] = out
 
     # driver --------------------------------------------------------------
@@ -642,7 +670,8 @@ class Bench:
             print(line)
         it = self.extra.get("importtime")
         if it:
-            print("\nimport time, runcgo (python -X importtime -m runcgo CMD; sum of self times, median)")
+            print(f"\nimport time, runcgo ({self.extra.get('importtime_command')} CMD; "
+                  "sum of self times, median)")
             for cmd, d in it.items():
                 if d.get("median_ms") is None:
                     continue
@@ -652,9 +681,13 @@ class Bench:
                 print(line)
             for cmd in ("create", "start"):
                 if cmd in it:
-                    print(f"  top 10 by self time, {cmd}:")
+                    print(f"  top 10 by self time, {cmd} (per-module medians):")
                     for m in it[cmd]["top_self"]:
                         print(f"    {m['self_ms']:6.2f} ms self {m['cum_ms']:7.2f} cum  {m['module']}")
+            if "delete" in it:
+                print("  top 10 by cumulative time, delete:")
+                for m in it["delete"]["top_cumulative"]:
+                    print(f"    {m['cum_ms']:7.2f} ms cum  {m['module']}")
         cp = self.extra.get("created_processes")
         if cp:
             print("\ncreated-container processes measured for PSS:")
