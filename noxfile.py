@@ -103,3 +103,11 @@ def cgroup2(session: nox.Session) -> None:
     session.run(PY, "tests/vm/launch.py", "--build-only", external=True)
     session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "-ra", "--durations=5",
                 "tests/cgroup2", *session.posargs, external=True)
+
+
+@nox.session(python=False)
+def bench(session: nox.Session) -> None:
+    """runcgo vs runc vs crun side by side (root; not a test).  ``-- --quick`` is the CI
+    smoke (N=3); ``-- --json FILE`` also writes the results.  The async API's throughput
+    benchmark: ``python tests/api/bench_api.py -n 100``."""
+    session.run(PY, "tests/bench/bench.py", *session.posargs, external=True)
