@@ -164,6 +164,12 @@ async def create_with_console(store: Store, container_id: str,
     for warning in capabilities.check(spec.process.capabilities):
         log.warning(warning)
     lsm.check(spec.process.apparmor_profile, spec.process.selinux_label)
+    linux_for_check = spec.linux or S.Linux()
+    if linux_for_check.net_devices:
+        from ..kernel import netdevices
+
+        ns = S.namespaces(spec)
+        netdevices.check(linux_for_check.net_devices, "network" in ns and ns["network"] is None)
     linux = spec.linux or S.Linux()
     if spec.process.terminal and not opts.console_socket and not opts.relay_terminal:
         raise ConfigError("cannot allocate a terminal without --console-socket "
@@ -280,6 +286,12 @@ def _converse(sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec | N
             if st is not None:
                 st.pid = procs["init"]
             _reap(procs)
+            if linux.net_devices:
+                # The init's netns exists now; the init can't reach "ready" before
+                # it asks for the hooks or reports, so the devices are there in time.
+                from ..kernel import netdevices
+
+                netdevices.move_into(procs["init"], linux.net_devices)
         elif kind == "console":
             hand_over_console(fds, msg.get("name", ""), opts.console_socket, console)
         elif kind == "hooks" and spec is not None and st is not None:
