@@ -237,7 +237,9 @@ def test_oom_kill_is_reported_by_events(runcgo: Any, tmp_path: Path) -> None:
         p = subprocess.run([*_cli(runcgo), "create", "--bundle", str(bundle), cid],
                            stdin=subprocess.DEVNULL, stdout=f, stderr=f, timeout=60)
     assert p.returncode == 0, out.read_text()
-    d = CG / f"runcgo-test-{cid}"
+    from harness import TEST_CG_PREFIX
+
+    d = CG / f"{TEST_CG_PREFIX}{cid}"
     assert _read(d / "memory.max") == str(32 << 20)
     assert _read(d / "memory.swap.max") == "0"
     ev_out = tmp_path / "events.out"
