@@ -13,7 +13,7 @@ fi
 APT_PACKAGES=(
     busybox-static      # the test/demo rootfs
     libseccomp2         # seccomp profiles (pyseccomp loads it with ctypes)
-    python3 python3-venv python3-dev gcc libcap-dev   # the venv; python-prctl builds against libcap
+    python3 python3-venv python3-dev gcc   # the venv (and wheels that compile)
     procps              # ps, for `runcgo ps` and the tests
     tmux                # terminal tests drive a real pty through tmux
     qemu-system-x86 linux-image-amd64 systemd dbus   # the cgroup v2 VM tier

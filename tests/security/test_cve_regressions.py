@@ -53,18 +53,26 @@ def test_cve_2019_5736_created_init_not_reachable(runcgo: Runcgo) -> None:
     runcgo("delete", "-f", cid, check=True)
 
 
-def test_cve_2024_21626_no_host_fd_as_cwd(runcgo: Runcgo) -> None:
-    """cwd through /proc/self/fd/N of a leaked runtime fd would land on the host.
-    Stopped by: every fd not asked for is close-on-exec, and the cwd is checked to be
-    reachable from the container root after chdir."""
-    for n in range(3, 9):
-        cid, bundle = runcgo.bundle(["sh", "-c", "pwd; ls .. | head -3"],
-                                    **{"process.cwd": f"/proc/self/fd/{n}"})
-        r = runcgo("run", "--bundle", str(bundle), cid)
-        # Either refused, or a directory of the container (never the host's)
-        assert r.returncode != 0 or "work" not in r.stdout, (n, r.stdout)
-        if r.returncode != 0:
-            assert "cwd" in r.stderr
+def test_cve_2024_21626_no_host_fd_as_cwd(runcgo: Runcgo, tmp_path: Path) -> None:
+    """A host directory fd that reaches the container (here one the *caller* leaks to us,
+    as a careless engine could) lets ``cwd: /proc/self/fd/N`` put the process on the host.
+    Stopped by: every fd not asked for is close-on-exec before the user's program runs,
+    and the cwd is checked to be reachable from the container root after chdir."""
+    host_dir = os.open(str(tmp_path), os.O_RDONLY | os.O_DIRECTORY)  # inheritable below
+    try:
+        for n in sorted({host_dir, *range(3, 8)}):  # the leaked fd keeps its number
+            cid, bundle = runcgo.bundle(["sh", "-c", "pwd; ls /proc/self/fd"],
+                                        **{"process.cwd": f"/proc/self/fd/{n}"})
+            os.set_inheritable(host_dir, True)
+            with open(tmp_path / "out", "w") as f:
+                r = subprocess.run([*runcgo_cmd(), "--root", str(runcgo.root), "run", "--bundle",
+                                    str(bundle), cid], stdout=f, stderr=f, stdin=subprocess.DEVNULL,
+                                   pass_fds=(host_dir,), timeout=60)
+            out = (tmp_path / "out").read_text()
+            assert r.returncode != 0, (n, out)  # never a successful start in a host directory
+            assert "cwd" in out, out
+    finally:
+        os.close(host_dir)
     cid, bundle = runcgo.bundle(["sleep", "60"])
     runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
     for n in range(3, 9):
