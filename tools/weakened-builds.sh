@@ -38,3 +38,8 @@ run2 "no close-on-exec and no cwd check" runcgo/kernel/preexec.py "    process.c
 run2 "no in-root resolution at all" runcgo/kernel/paths.py "    return sc.openat2(rootfd, path.lstrip(\"/\") or \".\", flags, _RESOLVE, mode)" "    return sc.openat2(rootfd, path.lstrip(\"/\") or \".\", flags, 0, mode)" runcgo/kernel/paths.py "    todo = [c for c in path.split(\"/\") if c not in (\"\", \".\")]
     todo.reverse()" "    return path
     todo = []" "30465"
+run "no PR_SET_DUMPABLE 0" runcgo/kernel/preexec.py "sc.prctl(sc.PR_SET_DUMPABLE, 0)" "pass" "5736 or 9962"
+run "proc on symlink allowed" runcgo/kernel/rootfs.py "    if fstype in (\"proc\", \"sysfs\"):
+        _refuse_symlink(rootfd, m.destination, fstype)" "    pass" "19921"
+run "no /dev/null check" runcgo/kernel/rootfs.py "            if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):" "            if False:" "31133"
+rm -rf /tmp/weak
