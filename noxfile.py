@@ -111,3 +111,5 @@ def bench(session: nox.Session) -> None:
     smoke (N=3); ``-- --json FILE`` also writes the results.  The async API's throughput
     benchmark: ``python tests/api/bench_api.py -n 100``."""
     session.run(PY, "tests/bench/bench.py", *session.posargs, external=True)
+    api_args = ["-n", "10", "--rounds", "1"] if "--quick" in session.posargs else []
+    session.run(PY, "tests/api/bench_api.py", *api_args, external=True)
