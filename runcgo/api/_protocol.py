@@ -13,40 +13,24 @@ Events:    ``{"type": "exit", "pid": p, "status": code | null}`` -- a child the
 
 from __future__ import annotations
 
-import array
 import json
-import os
 import socket
 from typing import Any
 
 from .. import errors as E
+from ..kernel import sync as _sync
 
 MAX_MSG = 1 << 20
 MAX_FDS = 8
 
 
 def send(sock: socket.socket, msg: dict[str, Any], fds: list[int] | None = None) -> None:
-    data = json.dumps(msg, separators=(",", ":")).encode()
-    if fds:
-        sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
-    else:
-        sock.send(data)
+    _sync.send(sock, msg, fds)
 
 
 def recv(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
     """The next message and its fds (close-on-exec); (None, []) when the peer is gone."""
-    fds = array.array("i")
-    data, ancdata, _flags, _addr = sock.recvmsg(
-        MAX_MSG, socket.CMSG_SPACE(MAX_FDS * fds.itemsize), socket.MSG_CMSG_CLOEXEC)
-    for level, kind, cdata in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
-    if not data:
-        for fd in fds:
-            os.close(fd)
-        return None, []
-    msg: dict[str, Any] = json.loads(data)
-    return msg, list(fds)
+    return _sync.recv(sock, MAX_MSG, MAX_FDS)
 
 
 def encode_error(exc: BaseException) -> dict[str, Any]:

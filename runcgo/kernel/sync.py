@@ -33,15 +33,20 @@ def send(sock: socket.socket, msg: dict[str, Any], fds: list[int] | None = None)
         sock.send(data)
 
 
-def recv(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
-    """The next message and any fds it carried; (None, []) when the peer is gone."""
+def recv(sock: socket.socket, max_msg: int = MAX_MSG,
+         max_fds: int = 16) -> tuple[dict[str, Any] | None, list[int]]:
+    """The next message and any fds it carried (close-on-exec); (None, []) when
+    the peer is gone."""
     fds = array.array("i")
-    data, ancdata, _flags, _addr = sock.recvmsg(MAX_MSG, socket.CMSG_SPACE(16 * fds.itemsize))
+    data, ancdata, _flags, _addr = sock.recvmsg(
+        max_msg, socket.CMSG_SPACE(max_fds * fds.itemsize), socket.MSG_CMSG_CLOEXEC)
     for level, kind, cdata in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
     if not data:
-        return None, list(fds)
+        for fd in fds:
+            os.close(fd)
+        return None, []
     msg: dict[str, Any] = json.loads(data)
     return msg, list(fds)
 
