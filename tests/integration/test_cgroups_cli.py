@@ -110,7 +110,8 @@ def test_oom_kill_and_events(runcgo: Runcgo) -> None:
         r = runcgo("exec", cid, "sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived")
         assert "survived" not in r.stdout
         assert r.returncode == 137
-        assert "oom_kill 1" in cg_file("memory", cid, "memory.oom_control")
+        oom = dict(ln.split() for ln in cg_file("memory", cid, "memory.oom_control").splitlines())
+        assert int(oom["oom_kill"]) >= 1  # the shell, and sometimes head/tr as well
         seen = []
         deadline = time.monotonic() + 10
         assert ev.stdout is not None
