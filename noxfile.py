@@ -113,3 +113,30 @@ def bench(session: nox.Session) -> None:
     session.run(PY, "tests/bench/bench.py", *session.posargs, external=True)
     api_args = ["-n", "10", "--rounds", "1"] if "--quick" in session.posargs else []
     session.run(PY, "tests/api/bench_api.py", *api_args, external=True)
+
+
+@nox.session(python=False)
+def api_pythons(session: nox.Session) -> None:
+    """The async API's tests on Python 3.12 and 3.13 too (warnings as errors: 3.12+ warns
+    when a process with threads forks, which the fork server design must never do).
+    Uses the interpreters pyenv provides on the development/CI machines."""
+    import glob
+    import shutil
+
+    ran = 0
+    for ver in ("3.12", "3.13"):
+        found = sorted(glob.glob(f"/root/.pyenv/versions/{ver}.*/bin/python{ver}"))
+        exe = found[-1] if found else shutil.which(f"python{ver}")
+        if not exe:
+            session.warn(f"no Python {ver} on this machine; its API run is not done")
+            continue
+        venv = os.path.join(".nox", f"api-py{ver.replace('.', '')}")
+        py = os.path.join(venv, "bin", "python")
+        if not os.path.exists(py):
+            session.run(exe, "-m", "venv", venv, external=True)
+        session.run(py, "-m", "pip", "install", "-q", "-e", ".[test]", external=True)
+        session.run(py, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/api",
+                    env={"RUNCGO_CLI": f"{py} -m runcgo"}, external=True)
+        ran += 1
+    if not ran:
+        session.error("neither Python 3.12 nor 3.13 found")
