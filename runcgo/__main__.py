@@ -5,9 +5,17 @@ import sys
 
 
 def main() -> None:
-    from .cli import main as cli_main
+    argv = sys.argv[1:]
+    if argv in (["--version"], ["-v"]):
+        # Engines call this to identify the runtime: answer without loading the CLI.
+        from .version import version_text
 
-    rc = cli_main(sys.argv[1:])
+        sys.stdout.write(version_text())
+        rc = 0
+    else:
+        from .cli import main as cli_main
+
+        rc = cli_main(argv)
     # Interpreter teardown (module and GC finalisation) costs 4-14 ms per call and
     # Docker makes four calls per container: flush what we wrote and leave now.
     # (Log lines are written with os.write and need no flush.)

@@ -18,7 +18,7 @@ from . import log
 from .errors import InvalidArgument, RuncgoError
 from .flags import REMAINDER, Parser
 from .state import DEFAULT_ROOT, Store
-from .version import SPEC_VERSION, __version__
+from .version import version_text
 
 USAGE = """usage: runcgo [global options] COMMAND [options] [arguments]
 
@@ -433,19 +433,6 @@ COMMANDS: dict[str, Callable[[list[str], Globals], int]] = {
     "pause": cmd_pause, "resume": cmd_resume, "update": cmd_update, "ps": cmd_ps,
     "events": cmd_events,
 }
-
-
-def version_text() -> str:
-    return f"runcgo version {__version__}\ncommit: {_commit()}\nspec: {SPEC_VERSION}\n"
-
-
-def _commit() -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
-    try:
-        with open(os.path.join(here, "_commit.txt")) as f:
-            return f.read().strip() or "unknown"
-    except OSError:
-        return "unknown"
 
 
 def main(argv: list[str]) -> int:
