@@ -10,15 +10,21 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
+# What running containers needs (the demo installs just this) ...
 APT_PACKAGES=(
     busybox-static      # the test/demo rootfs
     libseccomp2         # seccomp profiles (pyseccomp loads it with ctypes)
     python3 python3-venv python3-dev gcc   # the venv (and wheels that compile)
-    procps              # ps, for `runcgo ps` and the tests
-    tmux                # terminal tests drive a real pty through tmux
-    qemu-system-x86 linux-image-amd64 systemd dbus   # the cgroup v2 VM tier
-    runc crun           # the runtimes the benchmarks compare against
+    procps              # ps, for `runcgo ps`
 )
+# ... and what the test suite needs on top (scripts/test.sh passes --tests).
+if [ "${1:-}" = "--tests" ]; then
+    APT_PACKAGES+=(
+        tmux                # terminal tests drive a real pty through tmux
+        runc crun           # the runtimes the benchmarks compare against
+        qemu-system-x86 linux-image-amd64 systemd dbus   # the cgroup v2 VM tier
+    )
+fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

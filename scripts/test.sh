@@ -2,7 +2,7 @@
 # The whole test suite, as root: installs what it needs, then lint, types and tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh --tests
 .venv/bin/nox -s lint typecheck tests api_pythons cgroup2 docker "$@"
 # The benchmarks as a smoke (small N), so they can't rot; `nox -s bench` for real numbers.
 .venv/bin/nox -s bench -- --quick
