@@ -205,15 +205,16 @@ def test_two_conditions_on_one_arg_are_alternatives(seccomp_cache: Path) -> None
 
 
 def test_conditions_on_two_args_are_anded(seccomp_cache: Path) -> None:
-    rule = kill_rule({"index": 0, "value": 1001, "op": "SCMP_CMP_GE"},
+    # pids above any possible pid_max (2^22), so "No such process" can't depend on the host
+    rule = kill_rule({"index": 0, "value": 5001001, "op": "SCMP_CMP_GE"},
                      {"index": 1, "value": 0, "op": "SCMP_CMP_EQ"})
     prepared = seccomp.prepare(profile(syscalls=[rule]))
     assert prepared is not None
-    script = "kill -0 1000; kill -0 1002; kill -s HUP 1002"
+    script = "kill -0 5001000; kill -0 5001002; kill -s HUP 5001002"
     r = run_child(lambda: seccomp.load(prepared), ["sh", "-c", script])
-    assert "pid 1002: Invalid cross-device link" in r.stderr
-    assert "pid 1000: No such process" in r.stderr
-    assert "pid 1002: No such process" in r.stderr  # signal 1: second condition false
+    assert "pid 5001002: Invalid cross-device link" in r.stderr
+    assert "pid 5001000: No such process" in r.stderr
+    assert "pid 5001002: No such process" in r.stderr  # signal 1: second condition false
 
 
 @pytest.mark.parametrize(("op", "blocked"), [
