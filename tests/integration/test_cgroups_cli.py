@@ -68,7 +68,9 @@ def test_pause_resume_update_ps(runcgo: Runcgo) -> None:
     cid, bundle = runcgo.bundle(["sh", "-c", "sleep 300 & sleep 300"],
                                 **{"linux.resources": {"memory": {"limit": 64 << 20}}})
     runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
-    time.sleep(0.2)
+    deadline = time.monotonic() + 10  # until the shell has started both sleeps
+    while len(cg_file("pids", cid, "cgroup.procs").split()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     runcgo("pause", cid, check=True)
     assert runcgo.state(cid)["status"] == "paused"
     assert cg_file("freezer", cid, "freezer.state") == "FROZEN"
@@ -106,15 +108,15 @@ def test_oom_kill_and_events(runcgo: Runcgo) -> None:
     from harness import runcgo_cmd
     with subprocess.Popen([*runcgo_cmd(), "--root", str(runcgo.root), "events", "--interval", "1s",
                            cid], stdout=subprocess.PIPE, text=True) as ev:
-        time.sleep(0.5)
+        assert ev.stdout is not None
+        # The first line (a stats event) comes after the OOM watch is armed.
+        seen = [json.loads(ev.stdout.readline())]
         r = runcgo("exec", cid, "sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived")
         assert "survived" not in r.stdout
         assert r.returncode == 137
         oom = dict(ln.split() for ln in cg_file("memory", cid, "memory.oom_control").splitlines())
         assert int(oom["oom_kill"]) >= 1  # the shell, and sometimes head/tr as well
-        seen = []
         deadline = time.monotonic() + 10
-        assert ev.stdout is not None
         while time.monotonic() < deadline:
             line = ev.stdout.readline()
             if not line:

@@ -102,8 +102,13 @@ def test_run_t_interactive_shell(runcgo: Runcgo, backend: str) -> None:
         assert "\n42\r" in screen.replace("\r\n", "\n\r") or "42\r\n" in screen
         assert "/dev/pts/0" in screen
         t.set_size(40, 120)  # the kernel sends SIGWINCH to runcgo, which resizes the inner pty
-        time.sleep(0.3)
-        t.type("stty size\r")
+        for _ in range(20):  # the resize is asynchronous: ask until the shell sees it
+            t.type("stty size\r")
+            try:
+                t.expect("40 120", timeout=0.5)
+                break
+            except AssertionError:
+                continue
         t.expect("40 120")
         # Ctrl-C is a character for the container's tty: it interrupts sleep, not runcgo
         t.type("sleep 30\r")
