@@ -129,3 +129,24 @@ def test_oom_kill_and_events(runcgo: Runcgo) -> None:
     stats = json.loads(runcgo("events", "--stats", cid, check=True).stdout)
     assert stats["type"] == "stats" and "memory" in stats["data"]
     runcgo("delete", "-f", cid, check=True)
+
+
+def test_kill_all_is_implied_with_the_hosts_pid_namespace(runcgo: Runcgo) -> None:
+    """--pid=host (no pid namespace): killing the init alone would orphan the rest, so
+    kill signals every process in the cgroup, as runc does."""
+    cid, bundle = runcgo.bundle(["sh", "-c", "sleep 300 & exec sleep 301"])
+    runcgo.edit(bundle, "linux.namespaces", [{"type": t} for t in ("mount", "ipc", "uts", "network")])
+    runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
+    deadline = time.monotonic() + 10
+    while len(cg_file("pids", cid, "cgroup.procs").split()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pids = [int(p) for p in cg_file("pids", cid, "cgroup.procs").split()]
+    assert len(pids) == 2
+    init = runcgo.state(cid)["pid"]
+    assert os.readlink(f"/proc/{init}/ns/pid") == os.readlink("/proc/self/ns/pid")
+    runcgo("kill", cid, "KILL", check=True)
+    deadline = time.monotonic() + 10
+    while cg_file("pids", cid, "cgroup.procs").split() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cg_file("pids", cid, "cgroup.procs").split() == []  # the background sleep too
+    runcgo("delete", cid, check=True)

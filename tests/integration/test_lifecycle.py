@@ -245,3 +245,55 @@ def test_version_shape() -> None:
     assert lines[0].startswith("runcgo version ")
     assert lines[1].startswith("commit: ")
     assert lines[2] == "spec: 1.3.0"
+
+
+def test_run_detached_pid_file_and_multi_delete(runcgo: Runcgo) -> None:
+    a, ba = runcgo.bundle(["sleep", "30"])
+    b, bb = runcgo.bundle(["sleep", "30"])
+    pidfile = ba / "run.pid"
+    runcgo("run", "-d", "--pid-file", str(pidfile), "--bundle", str(ba), a, check=True)
+    runcgo("run", "--detach", "--bundle", str(bb), b, check=True)
+    assert int(pidfile.read_text()) == runcgo.state(a)["pid"]
+    assert proc_alive(runcgo.state(a)["pid"]) and proc_alive(runcgo.state(b)["pid"])
+    r = runcgo("delete", "--force", a, b)
+    assert r.returncode == 0, r.stderr
+    assert runcgo("list", "-q").stdout == ""
+
+
+def test_list_of_an_empty_root(runcgo: Runcgo) -> None:
+    r = runcgo("list")
+    assert r.returncode == 0
+    assert r.stdout.split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    assert runcgo("list", "--format", "json").stdout.strip() == "[]"
+
+
+def test_spec_writes_a_runnable_default_and_refuses_to_overwrite(runcgo: Runcgo, tmp_path) -> None:
+    import bundles
+
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    bundles.make_rootfs(str(bundle / "rootfs"))
+    assert runcgo("spec", "--bundle", str(bundle)).returncode == 0
+    cfg = json.loads((bundle / "config.json").read_text())
+    assert cfg["ociVersion"] == "1.3.0" and cfg["process"]["args"] == ["sh"]
+    assert cfg["root"] == {"path": "rootfs", "readonly": True}
+    r = runcgo("spec", "--bundle", str(bundle))
+    assert r.returncode == 1 and "exists" in r.stderr
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = ["hostname"]
+    cfg["linux"]["cgroupsPath"] = f"/{runcgo_prefix()}{bundle.name}"
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    cid = runcgo.new_id()
+    r = runcgo("run", "--bundle", str(bundle), cid)
+    assert r.returncode == 0 and r.stdout == "runcgo\n"
+    rootless = tmp_path / "rl"
+    rootless.mkdir()
+    assert runcgo("spec", "--rootless", "--bundle", str(rootless)).returncode == 0
+    rl = json.loads((rootless / "config.json").read_text())
+    assert {"type": "user"} in rl["linux"]["namespaces"] and rl["linux"]["uidMappings"]
+
+
+def runcgo_prefix() -> str:
+    from harness import TEST_CG_PREFIX
+
+    return TEST_CG_PREFIX
