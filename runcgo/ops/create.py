@@ -230,17 +230,9 @@ async def create_with_console(store: Store, container_id: str,
             os.close(fd)
         if prepared is not None:
             prepared.close()
-        init_pid, setup_pid = procs["init"], procs["setup"]
-        if init_pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(init_pid, signal.SIGKILL)
-        if setup_pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(setup_pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(setup_pid, 0)
-        if init_pid:
-            _wait_gone(init_pid)
+        kill_children(procs)
+        if procs["init"]:
+            _wait_gone(procs["init"])
         if cg is not None:
             # Never let a cleanup failure hide the error that brought us here.
             with contextlib.suppress(Exception):
@@ -308,6 +300,19 @@ def _converse(sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec | N
             raise SetupError.from_dict(msg)
         else:
             raise SetupError("init", "", 0, f"unexpected message from init: {msg!r}")
+
+
+def kill_children(procs: dict[str, int]) -> None:
+    """Abort a half-made container or exec: SIGKILL the init (or exec'd process) and
+    the setup child, and reap the setup child (the other is not ours to reap)."""
+    if procs["init"]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(procs["init"], signal.SIGKILL)
+    if procs["setup"]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(procs["setup"], signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(procs["setup"], 0)
 
 
 def hand_over_console(fds: list[int], name: str, socket_path: str | None,

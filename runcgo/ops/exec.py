@@ -9,9 +9,7 @@ forward signals and return its exit status.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 from typing import Any
 
 from .. import log
@@ -22,7 +20,7 @@ from ..errors import ConfigError, ContainerNotRunning, InvalidState, SetupError
 from ..kernel import capabilities, cgroups, lsm, preexec, seccomp, signals, sync
 from ..kernel import syscalls as sc
 from ..state import ContainerState, Store, proc_start_time
-from .create import hand_over_console, write_pid_file
+from .create import hand_over_console, kill_children, write_pid_file
 
 
 @record
@@ -155,14 +153,7 @@ async def exec_with_console(store: Store, container_id: str,
     except BaseException:
         for fd in console:
             os.close(fd)
-        if procs["init"]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(procs["init"], signal.SIGKILL)
-        if procs["setup"]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(procs["setup"], signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(procs["setup"], 0)
+        kill_children(procs)
         if forwarder is not None:
             forwarder.restore()
         raise
