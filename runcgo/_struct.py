@@ -11,10 +11,19 @@ or a ``null`` where none is allowed is a StructError naming the JSON path.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar, dataclass_transform
+
+from . import _json as json
+
+TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, TypeVar, dataclass_transform
+
+    T = TypeVar("T")
+else:
+    def dataclass_transform(**_kw: object) -> object:
+        return lambda f: f
 
 _MISSING: Any = object()
 _PRIMITIVES = {"int": int, "str": str, "bool": bool, "float": float}
@@ -242,9 +251,6 @@ def to_builtins(obj: Any) -> Any:
     return obj
 
 
-T = TypeVar("T")
-
-
 def replace(obj: T, **changes: Any) -> T:
     """A shallow copy with some fields changed."""
     new = object.__new__(type(obj))
@@ -256,4 +262,4 @@ def replace(obj: T, **changes: Any) -> T:
 
 
 def encode(obj: Any) -> bytes:
-    return json.dumps(to_builtins(obj), separators=(",", ":"), sort_keys=True).encode()
+    return json.dumps(to_builtins(obj)).encode()  # field order: deterministic

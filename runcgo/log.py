@@ -7,10 +7,11 @@ the ``logging`` package: this runs on every Docker call and must cost nothing.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
+
+from . import _json as json
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 _state: dict[str, object] = {"path": None, "format": "text", "level": 20}
@@ -29,7 +30,7 @@ def _now() -> str:
 
 def _format(level: str, msg: str) -> str:
     if _state["format"] == "json":
-        return json.dumps({"level": level, "msg": msg, "time": _now()}, separators=(",", ":"))
+        return json.dumps({"level": level, "msg": msg, "time": _now()})
     return f'time="{_now()}" level={level} msg={json.dumps(msg)}'
 
 

@@ -9,12 +9,15 @@ descriptors ride along as SCM_RIGHTS (``console-fd``).  Message types:
 from __future__ import annotations
 
 import array
-import json
 import os
 import socket
-from typing import Any
 
+from .. import _json as json
 from ..errors import strerror
+
+TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_MSG = 1 << 16
 
@@ -26,7 +29,7 @@ def pair() -> tuple[socket.socket, socket.socket]:
 
 
 def send(sock: socket.socket, msg: dict[str, Any], fds: list[int] | None = None) -> None:
-    data = json.dumps(msg, separators=(",", ":")).encode()
+    data = json.dumps(msg).encode()
     if fds:
         sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
     else:

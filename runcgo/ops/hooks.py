@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from .. import _json as json
 from .. import log
 from ..kernel import hooks as K
 from ..spec import Hooks
@@ -11,7 +10,7 @@ from ..state import ContainerState
 
 
 def state_json(st: ContainerState, status: str) -> bytes:
-    return json.dumps(st.hook_state(status), separators=(",", ":")).encode()
+    return json.dumps(st.hook_state(status)).encode()
 
 
 def run_fatal(kind: str, hooks: Hooks | None, attr: str, st: ContainerState, status: str) -> None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
 
 from .base import read_file, read_int, read_keyed
+
+TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
+if TYPE_CHECKING:
+    from typing import Any
 
 _U64_MAX = 2**64 - 1
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
