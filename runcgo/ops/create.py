@@ -214,11 +214,7 @@ async def create_with_console(store: Store, container_id: str,
         child_sock = None
         if prepared is not None:
             prepared.close()  # the listener socket now lives in the child only
-        cg.apply(pid)
-        cg.set(linux.resources, devices=list(linux.devices or ()))
-        st.cgroup = cg.to_state()  # after apply: a driver may learn things there
-        sync.send(parent_sock, {"type": "go"})
-        _converse(parent_sock, procs, linux, spec, st, opts, console)
+        _converse(parent_sock, procs, linux, spec, st, opts, console, cg)
         init_pid = procs["init"]
         info = proc_start_time(init_pid)
         if info is None:
@@ -262,7 +258,8 @@ def _saved_config(spec: S.Spec) -> dict[str, Any]:
 
 
 def _converse(sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec | None,
-              st: ContainerState | None, opts: Any, console: list[int]) -> None:
+              st: ContainerState | None, opts: Any, console: list[int],
+              cg: cgroups.CgroupManager | None = None) -> None:
     """Answer the children until the init is ready.
 
     ``procs`` tracks the setup child (zeroed once reaped, so cleanup never
@@ -281,6 +278,22 @@ def _converse(sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec | N
             if st is not None:
                 st.pid = procs["init"]
             _reap(procs)
+            if cg is not None:
+                # The init is already building its rootfs; it waits for this
+                # message before anything that depends on its cgroup.
+                try:
+                    cg.apply(procs["init"])
+                    cg.set(linux.resources, devices=list(linux.devices or ()))
+                    if st is not None:
+                        st.cgroup = cg.to_state()  # after apply: a driver may learn things
+                    sync.send(sock, {"type": "cgroup"})
+                except Exception:
+                    # If the init failed first, its own error message (queued on
+                    # the socket) says why: report that, not our broken pipe.
+                    queued = _queued_message(sock)
+                    if queued is not None and queued.get("type") == "error":
+                        raise SetupError.from_dict(queued) from None
+                    raise
             if linux.net_devices:
                 # The init's netns exists now; the init can't reach "ready" before
                 # it asks for the hooks or reports, so the devices are there in time.
@@ -303,6 +316,18 @@ def _converse(sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec | N
             raise SetupError.from_dict(msg)
         else:
             raise SetupError("init", "", 0, f"unexpected message from init: {msg!r}")
+
+
+def _queued_message(sock: Any) -> dict[str, Any] | None:
+    """A message already waiting on the socket, or None (never blocks)."""
+    sock.setblocking(False)
+    try:
+        msg, _fds = sync.recv(sock)
+        return msg
+    except (BlockingIOError, OSError):
+        return None
+    finally:
+        sock.setblocking(True)
 
 
 def kill_children(procs: dict[str, int]) -> None:
