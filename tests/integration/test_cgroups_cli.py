@@ -103,6 +103,8 @@ def test_oom_kill_and_events(runcgo: Runcgo) -> None:
     cid, bundle = runcgo.bundle(["sleep", "60"],
                                 **{"linux.resources": {"memory": {"limit": 32 << 20, "swap": 32 << 20}}})
     runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
+    stats = json.loads(runcgo("events", "--stats", cid, check=True).stdout)
+    assert stats["type"] == "stats" and stats["data"]["memory"]["usage"]["limit"] == 32 << 20
     import subprocess
 
     from harness import runcgo_cmd
@@ -126,8 +128,6 @@ def test_oom_kill_and_events(runcgo: Runcgo) -> None:
                 break
         ev.kill()
     assert any(e["type"] == "oom" and e["id"] == cid for e in seen), seen
-    stats = json.loads(runcgo("events", "--stats", cid, check=True).stdout)
-    assert stats["type"] == "stats" and "memory" in stats["data"]
     runcgo("delete", "-f", cid, check=True)
 
 
