@@ -1,9 +1,5 @@
 """cgroup drivers (v1, hybrid, v2, systemd) behind one interface.
 
-TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
-if TYPE_CHECKING:
-    from typing import Any
-
 INTERFACE CONTRACT (used by ops/ and kernel/preexec; keep it stable):
 
     new_manager(container_id, cgroups_path, *, systemd=False) -> CgroupManager
