@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import select
@@ -78,6 +79,8 @@ class ForkServer:
             while True:
                 # A 1 s tick reaps orphans we don't track (a daemonising exec'd process).
                 ready = self.poller.poll(1000)
+                if not ready:
+                    gc.collect()  # idle: collection is off while we work (see main)
                 self.reap()
                 for fd, _ in ready:
                     if fd == self.sock.fileno() and not self.handle_request():
@@ -278,6 +281,11 @@ def main(argv: list[str] | None = None) -> None:
         log.configure(a.log)
     sc.set_subreaper()
     _preload()
+    # Everything long-lived is loaded now: move it out of the collector's reach (a
+    # collection in a forked child would touch, and so copy, every page), and collect
+    # only when idle (serve()), never in the middle of a create.
+    gc.freeze()
+    gc.disable()
     server = ForkServer(sock, Store(a.root), a.systemd_cgroup)
     proto.send(sock, {"type": "hello", "pid": os.getpid()})
     server.serve()
