@@ -1,10 +1,14 @@
 """`python -m runcgo` and the `runcgo` console script."""
 
+import gc
 import os
 import sys
 
 
 def main() -> None:
+    # A short-lived command makes no garbage cycles worth a collection pass, and the
+    # imports would trigger several (the long-running terminal relay turns it back on).
+    gc.disable()
     argv = sys.argv[1:]
     if argv in (["--version"], ["-v"]):
         # Engines call this to identify the runtime: answer without loading the CLI.

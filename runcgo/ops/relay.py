@@ -161,6 +161,9 @@ async def relay(master: int, pid: int, stdin: int = 0, stdout: int = 1) -> int:
 
 def relay_blocking(master: int, pid: int) -> int:
     """Run the relay in a fresh event loop, with our terminal raw, signals held until ready."""
+    import gc
+
+    gc.enable()  # a session can last for hours: let the collector run again
     stdin = sys.stdin.fileno()
     with raw_terminal(stdin):
         return anyio.run(relay, master, pid, stdin, sys.stdout.fileno(), backend=backend())
