@@ -22,8 +22,7 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 else:
-    def dataclass_transform(**_kw: object) -> object:
-        return lambda f: f
+    from ._record import dataclass_transform  # the no-op stand-in
 
 _MISSING: Any = object()
 _PRIMITIVES = {"int": int, "str": str, "bool": bool, "float": float}

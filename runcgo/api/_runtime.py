@@ -20,7 +20,7 @@ import signal as _signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
@@ -161,6 +161,25 @@ def _stdio_fds(mode: str) -> tuple[list[int], list[int]]:
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     return [in_r, out_w, err_w], [in_w, out_r, err_r]
+
+
+async def _with_pipes(
+    mode: str,
+    call: Callable[[list[int], str], Awaitable[tuple[dict[str, Any], list[int]]]],
+) -> tuple[dict[str, Any], list[int], list[int]]:
+    """Make the pipes ``mode`` asks for and hand the container its ends through
+    ``call(fds, stdio_mode)``; our ends are kept only if the call succeeded."""
+    theirs, ours = _stdio_fds(mode)
+    try:
+        result, fds = await call(theirs, "fds" if theirs else mode)
+    except BaseException:
+        for fd in ours:
+            os.close(fd)
+        raise
+    finally:
+        for fd in theirs:
+            os.close(fd)
+    return result, fds, ours
 
 
 class _Stdio:
@@ -309,20 +328,12 @@ class Runtime:
         ``.stderr``); ``console=True`` (with ``process.terminal`` in the config)
         gives the pty master as ``.stdout``/``.stdin``.
         """
-        theirs, ours = _stdio_fds("null" if console else stdio)
-        try:
-            client = self._client()
-            result, fds = await client.call(
+        client = self._client()
+        result, fds, ours = await _with_pipes(
+            "null" if console else stdio,
+            lambda theirs, mode: client.call(
                 "create", theirs, cid=container_id, bundle=os.path.abspath(bundle),
-                console=console, pid_file=pid_file and os.path.abspath(pid_file),
-                stdio="fds" if theirs else ("null" if console else stdio))
-        except BaseException:
-            for fd in ours:
-                os.close(fd)
-            raise
-        finally:
-            for fd in theirs:
-                os.close(fd)
+                console=console, pid_file=pid_file and os.path.abspath(pid_file), stdio=mode))
         st = ContainerState(**{**result["state"]})
         c = Container(self, st.id, st.pid, result.get("_slot"), ours, fds[0] if fds else None)
         try:
@@ -437,16 +448,8 @@ class Container(_Stdio):
             from .._struct import to_builtins
 
             args["process"] = to_builtins(process)
-        theirs, ours = _stdio_fds(stdio)
-        try:
-            result, fds = await self._call("exec", theirs, stdio="fds" if theirs else stdio, **args)
-        except BaseException:
-            for fd in ours:
-                os.close(fd)
-            raise
-        finally:
-            for fd in theirs:
-                os.close(fd)
+        result, fds, ours = await _with_pipes(
+            stdio, lambda theirs, mode: self._call("exec", theirs, stdio=mode, **args))
         return ExecProcess(self, int(result["pid"]), result.get("_slot"), ours,
                            fds[0] if fds else None)
 

@@ -177,23 +177,15 @@ async def create_with_console(store: Store, container_id: str,
     if spec.process.terminal and not opts.console_socket and not opts.relay_terminal:
         raise ConfigError("cannot allocate a terminal without --console-socket "
                           "(use `runcgo run` for a foreground terminal)", "$.process.terminal")
-    if store.exists(container_id):
-        from ..errors import ContainerExists
-
-        raise ContainerExists(container_id)
-    prepared = seccomp.prepare(linux.seccomp)
-    try:
-        cdir = store.make_dir(container_id)
-    except BaseException:
-        if prepared is not None:
-            prepared.close()
-        raise
+    cdir = store.make_dir(container_id)  # ContainerExists if the ID is taken
     fifo = os.path.join(cdir, EXEC_FIFO)
+    prepared: seccomp.Prepared | None = None
     cg: cgroups.CgroupManager | None = None
     procs = {"setup": 0, "init": 0}
     console: list[int] = []
     parent_sock = child_sock = None
     try:
+        prepared = seccomp.prepare(linux.seccomp)
         os.mkfifo(fifo, 0o622)
         cg = cgroups.new_manager(container_id, linux.cgroups_path, systemd=opts.systemd_cgroup)
         cg.create()

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from runcgo.errors import ContainerNotRunning, InvalidState
 from runcgo.kernel.cgroups import CgroupManager
 from runcgo.kernel.cgroups.v1 import V1Manager
+from runcgo.ops import drive
 from runcgo.ops.events import iter_events
 from runcgo.ops.pause import pause, resume
 from runcgo.ops.ps import ps
@@ -21,17 +22,6 @@ from runcgo.state import ContainerState, Store, proc_start_time
 from .conftest import BUSYBOX, Procs, real
 
 pytestmark = [real, pytest.mark.root]
-T = TypeVar("T")
-
-
-def drive(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that never suspends, as the CLI does (no event loop)."""
-    try:
-        coro.send(None)
-    except StopIteration as e:
-        return e.value  # type: ignore[no-any-return]
-    coro.close()
-    raise AssertionError("coroutine suspended")
 
 
 @pytest.fixture
