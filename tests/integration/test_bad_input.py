@@ -48,12 +48,13 @@ def test_missing_args(runcgo: Runcgo) -> None:
 
 def test_mount_destination_with_dotdot(runcgo: Runcgo) -> None:
     cid, bundle = runcgo.bundle()
+    escape = f"/tmp/runcgo-escape-{cid}"  # a host path nobody else has (a checkout may be /tmp/x)
     cfg = json.loads((bundle / "config.json").read_text())
-    cfg["mounts"].append({"destination": "/../../../tmp/x", "type": "tmpfs", "source": "tmpfs"})
+    cfg["mounts"].append({"destination": f"/../../..{escape}", "type": "tmpfs", "source": "tmpfs"})
     (bundle / "config.json").write_text(json.dumps(cfg))
     assert_clean_failure(runcgo, create(runcgo, bundle, cid), cid, "$.mounts[7].destination",
-                         "/../../../tmp/x")
-    assert not os.path.exists("/tmp/x")
+                         f"/../../..{escape}")
+    assert not os.path.exists(escape)
 
 
 def test_mount_through_symlink_out_of_rootfs(runcgo: Runcgo, tmp_path: Path) -> None:
