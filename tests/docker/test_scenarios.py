@@ -312,7 +312,9 @@ def _(ctx: Ctx):
 
 @scenario("pause-unpause")
 def _(ctx: Ctx):
-    n = ctx.detached(cmd=("sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done"))
+    # write-then-rename: a reader never sees the file truncated but not yet written
+    n = ctx.detached(cmd=("sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/n.new; "
+                                      "mv /tmp/n.new /tmp/n; sleep 0.05; done"))
     ok(tier.docker("pause", n))
     st = tier.inspect(n)["State"]
     assert st["Paused"] and st["Status"] == "paused", st
