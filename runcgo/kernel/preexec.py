@@ -29,6 +29,7 @@ from . import capabilities, hooks, lsm, netdev, process, rootfs, seccomp
 from . import console as pty_console
 from . import sync as S
 from . import syscalls as sc
+from .cgroups.selfjoin import join_tasks
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
@@ -58,6 +59,10 @@ class InitPlan:
     hooks: Hooks | None = None
     seccomp: seccomp.Prepared | None = None
     procattrs: list[Callable[[], None]] = field(default_factory=list)
+    # Set in the setup child right after fork (cgroups.selfjoin): v1 ``tasks``
+    # files to join, and whether we joined (born in) the cgroup ourselves.
+    cgroup_tasks: list[str] = field(default_factory=list)
+    cgroup_joined: bool = False
 
 
 def _fresh_signal_mask() -> None:
@@ -103,6 +108,7 @@ def _setup_child(sock: socket.socket, plan: InitPlan) -> None:
     # Nothing of the runtime may be ptrace-able or /proc/PID/exe-reachable from
     # the container while we are in its namespaces (CVE-2019-5736 class).
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    join_tasks(plan.cgroup_tasks)  # as host root, before any namespace
     if plan.exec_fifo:
         # Opened read-write while we are still host root and can reach the
         # 0700 state dir (the init may run as a mapped uid): ``start`` writes
@@ -177,32 +183,45 @@ def _pass_gate(fd: int) -> None:
 
 
 class _CgroupGate:
-    """The parent places the init in its cgroup while the init builds the rootfs
-    (placing costs ~10 ms of kernel RCU time; the two overlap).  Anything that
-    depends on the placement -- the cgroup namespace, the ``cgroup`` mount --
-    passes through here first."""
+    """Two waits on the cgroup.  *Placed*: the init is in its cgroup, so it can
+    make its cgroup namespace and mount ``cgroup``; either it was born there
+    (selfjoin) or the parent moves it while it builds the rootfs (~10 ms of
+    kernel RCU time; the two overlap).  *Configured*: the parent has set the
+    resources; nothing of the user's may run before that."""
 
-    def __init__(self, sock: socket.socket, new_cgroupns: bool) -> None:
-        self.sock, self.new_cgroupns, self.done = sock, new_cgroupns, False
+    def __init__(self, sock: socket.socket, new_cgroupns: bool, placed: bool) -> None:
+        self.sock, self.new_cgroupns = sock, new_cgroupns
+        self.placed = self.configured = False
+        if placed:
+            self._on_placed()
 
-    def wait(self) -> None:
-        if self.done:
-            return
-        _expect(self.sock, "cgroup")
+    def _on_placed(self) -> None:
         if self.new_cgroupns:
             sc.unshare(sc.CLONE_NEWCGROUP)
-        self.done = True
+        self.placed = True
+
+    def wait_placed(self) -> None:
+        if not self.placed:
+            self.wait_configured()
+
+    def wait_configured(self) -> None:
+        if self.configured:
+            return
+        _expect(self.sock, "cgroup")
+        self.configured = True
+        if not self.placed:
+            self._on_placed()
 
 
 def _init(sock: socket.socket, plan: InitPlan) -> NoReturn:
     os.setsid()
     ns = plan.namespaces
-    gate = _CgroupGate(sock, "cgroup" in ns and ns["cgroup"] is None)
+    gate = _CgroupGate(sock, "cgroup" in ns and ns["cgroup"] is None, plan.cgroup_joined)
     if plan.rootfs is not None and plan.rootfs.mount_cgroup is not None:
         mount_cgroup = plan.rootfs.mount_cgroup
 
         def placed_then_mount(target: str, readonly: bool, flags: int, cgroupns: bool) -> None:
-            gate.wait()
+            gate.wait_placed()
             mount_cgroup(target, readonly, flags, cgroupns)
 
         plan.rootfs.mount_cgroup = placed_then_mount
@@ -214,7 +233,7 @@ def _init(sock: socket.socket, plan: InitPlan) -> NoReturn:
         sc.setdomainname(plan.domainname)
     if plan.rootfs is not None:
         rootfs.prepare(plan.rootfs)
-    gate.wait()
+    gate.wait_configured()
     if plan.runtime_hooks:
         S.send(sock, {"type": "hooks"})
         msg = _expect(sock, "hooks-done")
@@ -339,6 +358,7 @@ class ExecPlan:
     preserve_fds: int = 0
     seccomp: seccomp.Prepared | None = None
     procattrs: list[Callable[[], None]] = field(default_factory=list)
+    cgroup_tasks: list[str] = field(default_factory=list)  # see InitPlan
 
 
 def run_exec_child(sock: socket.socket, plan: ExecPlan) -> NoReturn:
@@ -346,6 +366,7 @@ def run_exec_child(sock: socket.socket, plan: ExecPlan) -> NoReturn:
     try:
         _fresh_signal_mask()
         _preload(plan.seccomp)
+        join_tasks(plan.cgroup_tasks)  # before any setns: the paths are the host's
         _expect(sock, "go")  # the parent has put us in the container's cgroup
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         fds: dict[str, int] = {}

@@ -1,7 +1,8 @@
 """``create``: build the container and leave its init blocked on the exec FIFO.
 
-The CLI process forks the setup child before any thread exists, places it in
-its cgroup, writes uid/gid maps when asked, runs the runtime-namespace hooks
+The CLI process forks the setup child before any thread exists -- born in its
+cgroup when the driver allows (kernel/cgroups/selfjoin.py), else the init is
+placed by us while it builds its rootfs -- sets the resources, writes uid/gid maps when asked, runs the runtime-namespace hooks
 when the init reaches them, and returns once the init reports ``ready``.
 On any failure it undoes everything: process, cgroup, state directory.
 """
@@ -20,6 +21,7 @@ from .. import spec as S
 from .._record import record
 from ..errors import ConfigError, SetupError
 from ..kernel import capabilities, cgroups, lsm, preexec, rootfs, seccomp, sync
+from ..kernel.cgroups import selfjoin
 from ..kernel.hooks import HookError
 from ..state import EXEC_FIFO, ContainerState, Store, check_id, proc_start_time
 from . import hooks as H
@@ -197,16 +199,18 @@ async def create_with_console(store: Store, container_id: str,
                             oci_version=spec.oci_version, status="creating",
                             config=_saved_config(spec), cgroup=cg.to_state(),
                             owner="", systemd_cgroup=opts.systemd_cgroup)
-        pid = os.fork()
+        pid, cgroup_tasks = selfjoin.fork_joined(cg)
         if pid == 0:  # pragma: no cover - child
             parent_sock.close()
+            plan.cgroup_tasks, plan.cgroup_joined = cgroup_tasks or [], cgroup_tasks is not None
             preexec.run_setup_child(child_sock, plan)
         procs["setup"] = pid
         child_sock.close()
         child_sock = None
         if prepared is not None:
             prepared.close()  # the listener socket now lives in the child only
-        _converse(parent_sock, procs, linux, spec, st, opts, console, cg)
+        _converse(parent_sock, procs, linux, spec, st, opts, console, cg,
+                  joined=cgroup_tasks is not None)
         init_pid = procs["init"]
         info = proc_start_time(init_pid)
         if info is None:
@@ -251,11 +255,12 @@ def _saved_config(spec: S.Spec) -> dict[str, Any]:
 
 def _converse(sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec | None,
               st: ContainerState | None, opts: Any, console: list[int],
-              cg: cgroups.CgroupManager | None = None) -> None:
+              cg: cgroups.CgroupManager | None = None, joined: bool = False) -> None:
     """Answer the children until the init is ready.
 
     ``procs`` tracks the setup child (zeroed once reaped, so cleanup never
-    signals a recycled pid) and the init's host pid.
+    signals a recycled pid) and the init's host pid.  ``joined``: the setup
+    child entered the cgroup itself (selfjoin), the init was born there.
     """
     while True:
         msg, fds = sync.recv(sock)
@@ -274,7 +279,8 @@ def _converse(sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec | N
                 # The init is already building its rootfs; it waits for this
                 # message before anything that depends on its cgroup.
                 try:
-                    cg.apply(procs["init"])
+                    if not joined:
+                        cg.apply(procs["init"])
                     cg.set(linux.resources, devices=list(linux.devices or ()))
                     if st is not None:
                         st.cgroup = cg.to_state()  # after apply: a driver may learn things

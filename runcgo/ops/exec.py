@@ -1,6 +1,7 @@
 """``exec``: run a new process inside a running container.
 
-A setup child, forked like create's, is moved into the container's cgroup,
+A setup child, forked like create's, enters the container's cgroup (born
+there and joining by itself when the driver allows, else moved by us),
 joins its namespaces with setns (user first), forks once more to enter the
 PID namespace, takes the process's own security context and execs.  No
 nsenter, no shell.  Detached (``-d``) it outlives us; in the foreground we
@@ -18,6 +19,7 @@ from .._struct import replace
 from ..errors import ConfigError, ContainerNotRunning, InvalidState, SetupError
 from ..kernel import capabilities, cgroups, lsm, preexec, seccomp, signals, sync
 from ..kernel import syscalls as sc
+from ..kernel.cgroups import selfjoin
 from ..state import ContainerState, Store, proc_start_time
 from .create import hand_over_console, kill_children, write_pid_file
 
@@ -134,16 +136,18 @@ async def exec_with_console(store: Store, container_id: str,
     procs = {"setup": 0, "init": 0}
     console: list[int] = []
     try:
-        pid = os.fork()
+        cg = cgroups.from_state(st.cgroup) if st.cgroup else None
+        pid, cgroup_tasks = selfjoin.fork_joined(cg)
         if pid == 0:  # pragma: no cover - child
             parent_sock.close()
+            plan.cgroup_tasks = cgroup_tasks or []
             preexec.run_exec_child(child_sock, plan)
         procs["setup"] = pid
         child_sock.close()
         if prepared is not None:
             prepared.close()
-        if st.cgroup:
-            cgroups.from_state(st.cgroup).apply(pid)
+        if cg is not None and cgroup_tasks is None:
+            cg.apply(pid)
         sync.send(parent_sock, {"type": "go"})
         _converse(parent_sock, procs, opts, console)
         exec_pid = procs["init"]

@@ -263,3 +263,12 @@ class CgroupManager(abc.ABC):
     @abc.abstractmethod
     def memory_dir(self) -> str | None:
         """The directory holding the memory controller's files (OOM events)."""
+
+    def self_join(self) -> tuple[str | None, list[str]] | None:
+        """How a forked child can enter this cgroup without the parent's help:
+        (cgroup2 directory to be born in through clone3, v1 ``tasks`` files the
+        child writes ``0`` into).  Both avoid the kernel's global lock that a
+        write of another pid to ``cgroup.procs`` takes (see
+        :func:`runcgo.kernel.cgroups.selfjoin.fork_joined`).  None: only
+        :meth:`apply` will do (systemd places the process itself)."""
+        return None

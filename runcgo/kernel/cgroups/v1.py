@@ -79,6 +79,10 @@ class V1Manager(CgroupManager):
             except CgroupError as e:
                 raise CgroupError(f"join {name} cgroup {d}: {e}") from e
 
+    def self_join(self) -> tuple[str | None, list[str]] | None:
+        return (self.dirs.get("unified"),
+                [os.path.join(d, "tasks") for name, d in self.dirs.items() if name != "unified"])
+
     def set(self, resources: LinuxResources | None, *,
             devices: Sequence[LinuxDevice] | None = None) -> None:
         if resources is None:

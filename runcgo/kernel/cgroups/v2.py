@@ -94,6 +94,9 @@ class V2Manager(CgroupManager):
         mkdir_p(self.dir, self.created)
         enable_down(self.mountpoint, self.dir)
 
+    def self_join(self) -> tuple[str | None, list[str]] | None:
+        return self.dir, []
+
     def apply(self, pid: int) -> None:
         try:
             write_file(self.dir, "cgroup.procs", pid)
