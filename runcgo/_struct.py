@@ -12,12 +12,12 @@ or a ``null`` where none is allowed is a StructError naming the JSON path.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 
 from . import _json as json
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, ClassVar, TypeVar, dataclass_transform
 
     T = TypeVar("T")

@@ -6,14 +6,12 @@ argparse parser, so a Docker call pays for one small parser, not twenty.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Callable
-from types import SimpleNamespace
 
 from . import _json as json
 from . import log
+from ._lite import SimpleNamespace, suppress
 from .errors import InvalidArgument, RuncgoError
 from .flags import REMAINDER, Parser
 from .state import DEFAULT_ROOT, Store
@@ -21,6 +19,7 @@ from .version import version_text
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 USAGE = """usage: runcgo [global options] COMMAND [options] [arguments]
@@ -416,7 +415,7 @@ def cmd_events(argv: list[str], g: Globals) -> int:
             sys.stdout.write(json.dumps(event) + "\n")
             sys.stdout.flush()
     except BrokenPipeError:  # the reader went away: a normal way for a stream to end
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.close(1)
     return 0
 

@@ -10,13 +10,12 @@ flags stop at the first positional.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from types import SimpleNamespace
-
+from ._lite import SimpleNamespace
 from .errors import InvalidArgument
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
 REMAINDER = "..."

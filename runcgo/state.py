@@ -9,12 +9,11 @@ Operations on one container hold an flock on its directory.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
 
 from . import _json as json
+from ._lite import suppress
 from ._record import asdict, field, record
 from .errors import ContainerExists, ContainerNotFound, InvalidArgument
 
@@ -121,24 +120,16 @@ class Store:
 
     def remove_dir(self, container_id: str) -> None:
         d = self.dir(container_id)
-        with contextlib.suppress(FileNotFoundError):
+        with suppress(FileNotFoundError):
             for name in os.listdir(d):
-                with contextlib.suppress(FileNotFoundError):
+                with suppress(FileNotFoundError):
                     os.unlink(os.path.join(d, name))
             os.rmdir(d)
 
-    @contextlib.contextmanager
-    def lock(self, container_id: str) -> Iterator[None]:
-        """Serialise operations on one container (flock on its directory)."""
-        try:
-            fd = os.open(self.dir(container_id), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise ContainerNotFound(container_id) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def lock(self, container_id: str) -> _DirLock:
+        """Serialise operations on one container (flock on its directory):
+        ``with store.lock(id): ...``."""
+        return _DirLock(self.dir(container_id), container_id)
 
     def save(self, st: ContainerState) -> None:
         d = self.dir(st.id)
@@ -179,6 +170,27 @@ class Store:
             return []
         return [n for n in names
                 if _valid_id(n) and os.path.exists(os.path.join(self.root, n, STATE_FILE))]
+
+
+class _DirLock:
+    __slots__ = ("container_id", "fd", "path")
+
+    def __init__(self, path: str, container_id: str) -> None:
+        self.path, self.container_id, self.fd = path, container_id, -1
+
+    def __enter__(self) -> None:
+        try:
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ContainerNotFound(self.container_id) from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)  # releases the flock
 
 
 def _frozen(st: ContainerState) -> bool:

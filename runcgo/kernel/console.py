@@ -10,10 +10,10 @@ shape containerd's shim accepts.
 
 from __future__ import annotations
 
+import _socket as socket  # not ``socket``: see kernel/sync.py
 import array
 import fcntl
 import os
-import socket
 import struct
 import termios
 

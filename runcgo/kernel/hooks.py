@@ -6,13 +6,13 @@ runs hooks too, and subprocess would drag threading into it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
-import signal
 import time
 
+from .._lite import suppress
 from ..spec import Hook
+from .signals import SIGKILL
 
 
 class HookError(Exception):
@@ -43,7 +43,7 @@ def run_hook(kind: str, hook: Hook, state_json: bytes) -> None:
     os.close(errw)
     pidfd = os.pidfd_open(pid)
     try:
-        with contextlib.suppress(BrokenPipeError):
+        with suppress(BrokenPipeError):
             os.write(w, state_json)
         os.close(w)
         deadline = None if not hook.timeout else time.monotonic() + hook.timeout
@@ -66,8 +66,8 @@ def run_hook(kind: str, hook: Hook, state_json: bytes) -> None:
                     else:
                         poller.unregister(errr)
             if not events and deadline is not None and time.monotonic() >= deadline:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+                with suppress(ProcessLookupError):
+                    os.kill(pid, SIGKILL)
                 os.waitpid(pid, 0)
                 raise HookError(kind, hook, f"timed out after {hook.timeout}s")
         _, status = os.waitpid(pid, 0)
@@ -85,7 +85,7 @@ def run_hook(kind: str, hook: Hook, state_json: bytes) -> None:
 def _read_all(fd: int) -> bytes:
     os.set_blocking(fd, False)
     chunks = []
-    with contextlib.suppress(BlockingIOError):
+    with suppress(BlockingIOError):
         while data := os.read(fd, 65536):
             chunks.append(data)
     return b"".join(chunks)

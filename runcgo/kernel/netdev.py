@@ -5,8 +5,8 @@ One ioctl pair instead of pyroute2 (whose import alone costs ~200 ms).
 
 from __future__ import annotations
 
+import _socket  # not ``socket``: see kernel/sync.py
 import fcntl
-import socket
 import struct
 
 SIOCGIFFLAGS = 0x8913
@@ -15,7 +15,8 @@ IFF_UP = 0x1
 
 
 def loopback_up() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         req = struct.pack("16sh", b"lo", 0)
         flags = struct.unpack("16sh", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
         if flags & IFF_UP:
@@ -24,3 +25,5 @@ def loopback_up() -> None:
             fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
         except OSError as exc:
             raise OSError(exc.errno, "bring up lo") from None
+    finally:
+        s.close()

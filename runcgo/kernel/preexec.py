@@ -14,15 +14,14 @@ Everything here is blocking and synchronous on purpose; it never returns.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import sys
-from collections.abc import Callable
+
+from .. import log  # noqa: F401
 
 # Everything the children run after pivot_root/setns(mnt) must be imported
 # here, before fork: the runtime's own files are not reachable from inside.
-from .. import log  # noqa: F401
+from .._lite import suppress
 from .._record import field, record
 from ..spec import Hooks, Process
 from . import capabilities, hooks, lsm, netdev, process, rootfs, seccomp
@@ -33,6 +32,8 @@ from .cgroups.selfjoin import join_tasks
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
+    import _socket
+    from collections.abc import Callable
     from typing import Any, NoReturn
 
 
@@ -68,9 +69,9 @@ class InitPlan:
 def _fresh_signal_mask() -> None:
     """The parent may hold signals blocked while it forks us (to forward them once
     it knows whom to): a blocked mask survives execve, so clear it here."""
-    import signal
+    from .signals import clear_mask
 
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    clear_mask()
 
 
 def _preload(prepared: seccomp.Prepared | None) -> None:
@@ -79,7 +80,7 @@ def _preload(prepared: seccomp.Prepared | None) -> None:
         from . import seccomp_notify  # noqa: F401
 
 
-def run_setup_child(sock: socket.socket, plan: InitPlan) -> NoReturn:
+def run_setup_child(sock: _socket.socket, plan: InitPlan) -> NoReturn:
     """Entry point of the setup child (right after fork)."""
     op = "namespaces"
     try:
@@ -92,19 +93,19 @@ def run_setup_child(sock: socket.socket, plan: InitPlan) -> NoReturn:
     os._exit(0)
 
 
-def _report(sock: socket.socket, exc: BaseException, op: str) -> None:
-    with contextlib.suppress(BaseException):
+def _report(sock: _socket.socket, exc: BaseException, op: str) -> None:
+    with suppress(BaseException):
         S.send(sock, S.error_message(exc, op))
 
 
-def _expect(sock: socket.socket, kind: str) -> dict[str, Any]:
+def _expect(sock: _socket.socket, kind: str) -> dict[str, Any]:
     msg, _ = S.recv(sock)
     if msg is None or msg.get("type") != kind:
         raise RuntimeError(f"parent went away (waiting for {kind!r}, got {msg!r})")
     return msg
 
 
-def _setup_child(sock: socket.socket, plan: InitPlan) -> None:
+def _setup_child(sock: _socket.socket, plan: InitPlan) -> None:
     # Nothing of the runtime may be ptrace-able or /proc/PID/exe-reachable from
     # the container while we are in its namespaces (CVE-2019-5736 class).
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
@@ -189,7 +190,7 @@ class _CgroupGate:
     kernel RCU time; the two overlap).  *Configured*: the parent has set the
     resources; nothing of the user's may run before that."""
 
-    def __init__(self, sock: socket.socket, new_cgroupns: bool, placed: bool) -> None:
+    def __init__(self, sock: _socket.socket, new_cgroupns: bool, placed: bool) -> None:
         self.sock, self.new_cgroupns = sock, new_cgroupns
         self.placed = self.configured = False
         if placed:
@@ -213,7 +214,7 @@ class _CgroupGate:
             self._on_placed()
 
 
-def _init(sock: socket.socket, plan: InitPlan) -> NoReturn:
+def _init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
     os.setsid()
     ns = plan.namespaces
     gate = _CgroupGate(sock, "cgroup" in ns and ns["cgroup"] is None, plan.cgroup_joined)
@@ -331,7 +332,7 @@ def _exec(exe: str, args: list[str], env: dict[str, str], proc: Process | None =
     os._exit(127)
 
 
-def _setup_terminal(sock: socket.socket, proc: Process, console: bool) -> None:
+def _setup_terminal(sock: _socket.socket, proc: Process, console: bool) -> None:
     """Allocate the pty in the container's devpts; the master goes to the parent."""
     C = pty_console
     master, peer, name = C.open_pty()
@@ -361,7 +362,7 @@ class ExecPlan:
     cgroup_tasks: list[str] = field(default_factory=list)  # see InitPlan
 
 
-def run_exec_child(sock: socket.socket, plan: ExecPlan) -> NoReturn:
+def run_exec_child(sock: _socket.socket, plan: ExecPlan) -> NoReturn:
     """Entry point of exec's setup child: join the namespaces, fork into the pid ns."""
     try:
         _fresh_signal_mask()
@@ -400,7 +401,7 @@ def run_exec_child(sock: socket.socket, plan: ExecPlan) -> NoReturn:
     os._exit(0)
 
 
-def _exec_process(sock: socket.socket, plan: ExecPlan) -> NoReturn:
+def _exec_process(sock: _socket.socket, plan: ExecPlan) -> NoReturn:
     proc = plan.process
     if proc.terminal:
         os.setsid()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
 
+from .._lite import suppress
 from ..spec import POSIXRlimit, User
 
 
@@ -84,7 +84,7 @@ def build_env(env: list[str] | None, uid: int) -> dict[str, str]:
 
 
 def _home_of(uid: int) -> str:
-    with contextlib.suppress(OSError), open("/etc/passwd") as f:
+    with suppress(OSError), open("/etc/passwd") as f:
         for line in f:
             parts = line.rstrip("\n").split(":")
             if len(parts) >= 6 and parts[2] == str(uid):
@@ -130,9 +130,9 @@ def close_fds_except(keep: set[int]) -> None:
     for fd in fds:
         if fd in keep:
             continue
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.set_inheritable(fd, False)
     for fd in keep:
         if fd > 2:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.set_inheritable(fd, True)

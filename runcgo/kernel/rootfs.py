@@ -9,16 +9,19 @@ paths -> read-only root.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
-from collections.abc import Callable
 
+from .._lite import suppress
 from .._record import record
 from ..spec import LinuxDevice, Mount
 from . import mountopts
 from . import paths as P
 from . import syscalls as sc
+
+TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 DEFAULT_DEVICES = [
     # path, major, minor
@@ -170,7 +173,7 @@ def _make_devices(rootfd: int, plan: RootfsPlan) -> None:
         if os.path.exists("/proc/kcore"):
             links.append(("/proc/kcore", "/dev/core"))
         for target, name in links:
-            with contextlib.suppress(FileExistsError):
+            with suppress(FileExistsError):
                 os.symlink(target, os.path.basename(name), dir_fd=devfd)
     finally:
         os.close(devfd)
@@ -188,7 +191,7 @@ def _make_device(rootfd: int, path: str, kind: str, major: int, minor: int, mode
     dfd = _dirfd(pfd)
     os.close(pfd)
     try:
-        with contextlib.suppress(FileNotFoundError):
+        with suppress(FileNotFoundError):
             st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode):
                 raise OSError(17, f"device {path}: something else is there")

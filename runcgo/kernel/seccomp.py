@@ -30,10 +30,10 @@ load(), and the parent calls ``Prepared.close()`` after forking.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 
+from .._lite import suppress
 from .._struct import encode, replace
 from ..errors import ConfigError
 from ..spec import LinuxSeccomp
@@ -280,7 +280,7 @@ def cache_write(directory: str, key: str, program: bytes) -> None:
         os.rename(tmp, final)
     except OSError as exc:
         _debug("seccomp: cannot write cache entry %s: %s", final, exc)
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.unlink(tmp)
 
 

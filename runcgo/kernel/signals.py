@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
+
+from .._lite import suppress
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+else:
+    # The C module: ``signal`` wraps it in enums, and importing ``enum`` costs
+    # about 1 ms -- in every short-lived command.
+    import _signal
+
+SIGKILL: int = _signal.SIGKILL
+SIGTERM: int = _signal.SIGTERM
 
 # Signals a foreground `run` must not forward: the child-exit notification,
 # window changes (the terminal relay handles those), and the ones no one can catch.
-_NOT_FORWARDED = {signal.SIGCHLD, signal.SIGWINCH, signal.SIGKILL, signal.SIGSTOP}
+_NOT_FORWARDED = {_signal.SIGCHLD, _signal.SIGWINCH, _signal.SIGKILL, _signal.SIGSTOP}
 
 
 def parse(name: str) -> int:
@@ -16,24 +27,24 @@ def parse(name: str) -> int:
     text = name.strip()
     if text.isdigit():
         num = int(text)
-        if 0 < num < signal.NSIG:
+        if 0 < num < _signal.NSIG:
             return num
         raise ValueError(f"invalid signal {name!r}")
     up = text.upper()
     if not up.startswith("SIG"):
         up = "SIG" + up
     if up.startswith("SIGRTMIN+") or up.startswith("SIGRTMAX-"):
-        base = signal.SIGRTMIN if up.startswith("SIGRTMIN") else signal.SIGRTMAX
+        base = _signal.SIGRTMIN if up.startswith("SIGRTMIN") else _signal.SIGRTMAX
         off = up[9:]
         if off.isdigit():
             num = base + int(off) if up.startswith("SIGRTMIN") else base - int(off)
-            if signal.SIGRTMIN <= num <= signal.SIGRTMAX:
+            if _signal.SIGRTMIN <= num <= _signal.SIGRTMAX:
                 return num
         raise ValueError(f"invalid signal {name!r}")
-    try:
-        return int(signal.Signals[up])
-    except KeyError:
-        raise ValueError(f"unknown signal {name!r}") from None
+    found = getattr(_signal, up, None) if not up.startswith("SIG_") else None
+    if not isinstance(found, int):
+        raise ValueError(f"unknown signal {name!r}")
+    return found
 
 
 def exit_code(status: int) -> int:
@@ -43,14 +54,19 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def hold() -> set[int | signal.Signals]:
+def hold() -> set[int]:
     """Block every forwardable signal; returns the previous mask for release()."""
-    forwardable = {s for s in signal.valid_signals() if s not in _NOT_FORWARDED}
-    return signal.pthread_sigmask(signal.SIG_BLOCK, forwardable)
+    forwardable = {s for s in _signal.valid_signals() if s not in _NOT_FORWARDED}
+    return _signal.pthread_sigmask(_signal.SIG_BLOCK, forwardable)
 
 
-def release(previous: set[int | signal.Signals]) -> None:
-    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+def clear_mask() -> None:
+    """Unblock everything (a blocked mask survives execve)."""
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
+
+
+def release(previous: set[int]) -> None:
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)
 
 
 class Forwarder:
@@ -67,20 +83,20 @@ class Forwarder:
 
     def _forward(self, signum: int, _frame: object) -> None:
         if self.pid > 0:  # never 0: kill(0) would signal our own process group
-            with contextlib.suppress(ProcessLookupError):
+            with suppress(ProcessLookupError):
                 os.kill(self.pid, signum)
 
     def install(self) -> None:
-        for sig in map(int, signal.valid_signals()):
+        for sig in map(int, _signal.valid_signals()):
             if sig in _NOT_FORWARDED:
                 continue
-            with contextlib.suppress(OSError, ValueError):
-                self._previous[sig] = signal.signal(sig, self._forward)
+            with suppress(OSError, ValueError):
+                self._previous[sig] = _signal.signal(sig, self._forward)
 
     def restore(self) -> None:
         for sig, handler in self._previous.items():
-            with contextlib.suppress(OSError, ValueError, TypeError):
-                signal.signal(sig, handler)  # type: ignore[arg-type]
+            with suppress(OSError, ValueError, TypeError):
+                _signal.signal(sig, handler)  # type: ignore[arg-type]
         self._previous.clear()
 
     def wait(self) -> int:

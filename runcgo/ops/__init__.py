@@ -8,10 +8,9 @@ Long-running paths (the PTY relay, the library API) run them under anyio.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
-
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
     from typing import Any, TypeVar
 
     T = TypeVar("T")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
-import signal
 
+from .._lite import suppress
 from ..errors import ContainerNotFound, InvalidState
 from ..kernel import cgroups
+from ..kernel.signals import SIGKILL
 from ..state import ContainerState, Store
 from . import hooks as H
 from .kill import signal_all, signal_init
@@ -45,10 +45,10 @@ async def delete(store: Store, container_id: str, force: bool = False) -> None:
 def destroy(store: Store, st: ContainerState) -> None:
     if st.cgroup:
         cg = cgroups.from_state(st.cgroup)
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             for pid in cg.pids():  # stragglers (shared pid namespace, exec'd processes)
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+                with suppress(ProcessLookupError):
+                    os.kill(pid, SIGKILL)
         cg.destroy()
     store.remove_dir(st.id)
 
@@ -59,13 +59,13 @@ def _kill_and_wait(st: ContainerState, timeout: float = 10.0) -> None:
     except ProcessLookupError:
         return
     try:
-        with contextlib.suppress(Exception):
+        with suppress(Exception):
             if st.cgroup:
-                signal_all(st, signal.SIGKILL)
+                signal_all(st, SIGKILL)
             else:
-                signal_init(st, signal.SIGKILL)
+                signal_init(st, SIGKILL)
         select.select([pidfd], [], [], timeout)
-        with contextlib.suppress(ChildProcessError):
+        with suppress(ChildProcessError):
             os.waitpid(st.pid, os.WNOHANG)
     finally:
         os.close(pidfd)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 
+from .._lite import suppress
 from ..errors import ContainerNotRunning
 from ..kernel import cgroups
 from ..kernel import syscalls as sc
+from ..kernel.signals import SIGTERM
 from ..state import ContainerState, Store, proc_start_time
 
 
@@ -33,16 +33,16 @@ def signal_all(st: ContainerState, sig: int) -> None:
         return
     cg = cgroups.from_state(st.cgroup)
     frozen = False
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         cg.freeze()
         frozen = True
     try:
         for pid in cg.pids():
-            with contextlib.suppress(ProcessLookupError):
+            with suppress(ProcessLookupError):
                 os.kill(pid, sig)
     finally:
         if frozen:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 cg.thaw()
 
 
@@ -51,7 +51,7 @@ def shares_host_pidns(st: ContainerState) -> bool:
     return "pid" not in ns
 
 
-async def kill(store: Store, container_id: str, sig: int = signal.SIGTERM,
+async def kill(store: Store, container_id: str, sig: int = SIGTERM,
                all_processes: bool = False) -> None:
     with store.lock(container_id):
         st = store.load(container_id)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-
+from .._lite import suppress
 from ..kernel import signals
 from ..kernel import syscalls as sc
 from ..state import Store
@@ -28,7 +27,7 @@ async def run(store: Store, container_id: str, opts: CreateOptions, *, detach: b
     except BaseException:
         if forwarder is not None:
             forwarder.restore()
-        with contextlib.suppress(Exception):
+        with suppress(Exception):
             await delete(store, container_id, force=True)
         raise
     if forwarder is None:

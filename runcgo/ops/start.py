@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 
+from .._lite import suppress
 from ..errors import InvalidState, SetupError
 from ..spec import Hooks, convert
 from ..state import EXEC_FIFO, ContainerState, Store
@@ -28,7 +28,7 @@ async def start(store: Store, container_id: str) -> ContainerState:
             raise InvalidState(f"cannot start an already {st.status} container")
         fifo = os.path.join(store.dir(container_id), EXEC_FIFO)
         _release(fifo, st.pid)
-        with contextlib.suppress(FileNotFoundError):
+        with suppress(FileNotFoundError):
             os.unlink(fifo)
         st.status = "running"
     H.run_logged("poststart", saved_hooks(st), "poststart", st, "running")

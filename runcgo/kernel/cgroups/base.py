@@ -14,13 +14,13 @@ import abc
 import errno
 import os
 import time
-from collections.abc import Sequence
 
 from ...errors import RuncgoError
 from ...spec import LinuxDevice, LinuxResources
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 

@@ -14,9 +14,9 @@ tmpfs / the target itself.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
+from ..._lite import suppress
 from .. import syscalls as sc
 from .base import CgroupError
 
@@ -64,7 +64,7 @@ def mount_v1(target: str, dirs: dict[str, str], controllers: dict[str, list[str]
                 for ctrl in controllers.get(name, ()):
                     link = ctrl.removeprefix("name=")
                     if link != name and "," in name:
-                        with contextlib.suppress(FileExistsError):
+                        with suppress(FileExistsError):
                             os.symlink(name, link, dir_fd=rootdir)
         finally:
             os.close(rootdir)

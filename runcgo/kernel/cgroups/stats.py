@@ -8,12 +8,12 @@ reports, converted to runc's units: CPU time in nanoseconds, memory in bytes.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from .base import read_file, read_int, read_keyed
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 _U64_MAX = 2**64 - 1

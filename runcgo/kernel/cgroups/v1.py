@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
 
 from ...spec import LinuxDevice, LinuxResources
 from . import mountfs, stats, v1_resources
@@ -28,6 +27,7 @@ from .paths import Hierarchy, hierarchies, hierarchy_dir, own_cgroups
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 __all__ = ["V1Manager", "new_v1"]

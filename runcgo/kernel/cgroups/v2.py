@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Sequence
 
 from ...spec import LinuxDevice, LinuxResources
 from . import mountfs, stats, v2_resources
@@ -32,6 +31,7 @@ from .base import (
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
 __all__ = ["V2Manager"]
@@ -162,9 +162,9 @@ class V2Manager(CgroupManager):
 
     def kill_all(self, sig: int) -> None:
         """SIGKILL through cgroup.kill (atomic, kernel 5.14+) when available."""
-        import signal
+        from ..signals import SIGKILL
 
-        if sig == signal.SIGKILL and os.path.exists(os.path.join(self.dir, "cgroup.kill")):
+        if sig == SIGKILL and os.path.exists(os.path.join(self.dir, "cgroup.kill")):
             write_file(self.dir, "cgroup.kill", "1")
             return
         super().kill_all(sig)
