@@ -501,7 +501,6 @@ class ExecProcess(_Stdio):
 
     async def kill(self, signal: int = _signal.SIGTERM) -> None:
         """Signal it through a pidfd (never a recycled pid); no-op once it has exited."""
-        from ..kernel import syscalls as sc
 
         await anyio.lowlevel.checkpoint()
         if self._slot is not None and self._slot.event.is_set():
@@ -513,7 +512,7 @@ class ExecProcess(_Stdio):
         try:
             if self._slot is None or not self._slot.event.is_set():
                 with contextlib.suppress(ProcessLookupError):
-                    sc.pidfd_send_signal(pidfd, int(signal))
+                    _signal.pidfd_send_signal(pidfd, int(signal))
         finally:
             os.close(pidfd)
 

@@ -75,7 +75,6 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 SYS_pivot_root = 155
 SYS_setns = 308
 SYS_unshare = 272
-SYS_pidfd_send_signal = 424
 SYS_openat2 = 437
 SYS_mount_setattr = 442
 SYS_keyctl = 250
@@ -165,12 +164,6 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
 
 def set_subreaper() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
-
-
-def pidfd_send_signal(pidfd: int, sig: int) -> None:
-    if _libc.syscall(SYS_pidfd_send_signal, ctypes.c_int(pidfd), ctypes.c_int(sig), None,
-                     ctypes.c_uint(0)) != 0:
-        raise _fail("pidfd_send_signal")
 
 
 # clone3 runs with the GIL held (PyDLL), bracketed by the interpreter's own fork

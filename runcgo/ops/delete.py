@@ -53,6 +53,11 @@ def destroy(store: Store, st: ContainerState) -> None:
     store.remove_dir(st.id)
 
 
+def _owns_pidns(st: ContainerState) -> bool:
+    ns = st.config.get("namespaces") or {}
+    return "pid" in ns and ns["pid"] is None
+
+
 def _kill_and_wait(st: ContainerState, timeout: float = 10.0) -> None:
     try:
         pidfd = os.pidfd_open(st.pid)
@@ -60,7 +65,9 @@ def _kill_and_wait(st: ContainerState, timeout: float = 10.0) -> None:
         return
     try:
         with suppress(Exception):
-            if st.cgroup:
+            # When the init is PID 1 of a namespace of its own, its death takes
+            # every process of the container with it (as runc: no freezing).
+            if st.cgroup and not _owns_pidns(st):
                 signal_all(st, SIGKILL)
             else:
                 signal_init(st, SIGKILL)

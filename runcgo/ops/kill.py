@@ -7,8 +7,7 @@ import os
 from .._lite import suppress
 from ..errors import ContainerNotRunning
 from ..kernel import cgroups
-from ..kernel import syscalls as sc
-from ..kernel.signals import SIGTERM
+from ..kernel.signals import SIGTERM, pidfd_send_signal
 from ..state import ContainerState, Store, proc_start_time
 
 
@@ -21,7 +20,7 @@ def signal_init(st: ContainerState, sig: int) -> None:
         info = proc_start_time(st.pid)
         if info is None or info[0] != st.init_start_time:
             raise ContainerNotRunning(st.id)
-        sc.pidfd_send_signal(pidfd, sig)
+        pidfd_send_signal(pidfd, sig)
     finally:
         os.close(pidfd)
 

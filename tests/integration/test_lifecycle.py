@@ -188,6 +188,28 @@ def test_delete_force_of_running_and_missing(runcgo: Runcgo) -> None:
     assert r.returncode == 1 and "does not exist" in r.stderr
 
 
+def test_delete_force_takes_every_process_of_the_container(runcgo: Runcgo) -> None:
+    """A background child of the init and a detached exec die with the init's pid
+    namespace; their cgroups are gone too (delete --force of a running container)."""
+    cid, bundle = runcgo.bundle(["sh", "-c", "sleep 101 & exec sleep 102"])
+    runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
+    runcgo("exec", "-d", cid, "sleep", "103", check=True)
+    dirs = json.loads((runcgo.root / cid / "state.json").read_text())["cgroup"]["dirs"]
+    procs_file = os.path.join(dirs["pids"], "cgroup.procs")
+    deadline = time.monotonic() + 5
+    pids: list[int] = []
+    while len(pids) < 3 and time.monotonic() < deadline:
+        with open(procs_file) as f:
+            pids = [int(p) for p in f.read().split()]
+    assert len(pids) == 3, pids
+    assert runcgo("delete", "--force", cid).returncode == 0
+    for pid in pids:
+        assert wait_gone(pid), pid
+    for d in dirs.values():
+        assert not os.path.exists(d), d
+    assert not (runcgo.root / cid).exists()
+
+
 def test_delete_of_created_container(runcgo: Runcgo) -> None:
     cid, bundle = runcgo.bundle(["true"])
     runcgo("create", "--bundle", str(bundle), cid, check=True)

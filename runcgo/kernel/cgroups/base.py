@@ -16,12 +16,13 @@ import os
 import time
 
 from ...errors import RuncgoError
-from ...spec import LinuxDevice, LinuxResources
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
+
+    from ...spec import LinuxDevice, LinuxResources
 
 
 class _Log:

@@ -12,8 +12,7 @@ from __future__ import annotations
 import os
 import time
 
-from ...spec import LinuxDevice, LinuxResources
-from . import mountfs, stats, v1_resources
+from . import mountfs  # the init calls it: imported before fork
 from .base import (
     CgroupError,
     CgroupManager,
@@ -29,6 +28,8 @@ TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are string
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
+
+    from ...spec import LinuxDevice, LinuxResources
 
 __all__ = ["V1Manager", "new_v1"]
 
@@ -67,8 +68,10 @@ class V1Manager(CgroupManager):
         for name, d in self.dirs.items():
             made = mkdir_p(d, self.created)
             if "cpuset" in self.controllers.get(name, ()):
+                from .v1_resources import cpuset_inherit
+
                 for p in made:
-                    v1_resources.cpuset_inherit(p, os.path.dirname(p))
+                    cpuset_inherit(p, os.path.dirname(p))
             if name == "unified":
                 enable_controllers(d, made)
 
@@ -88,7 +91,11 @@ class V1Manager(CgroupManager):
         if resources is None:
             if devices is None:
                 return
+            from ...spec import LinuxResources
+
             resources = LinuxResources()
+        from . import v1_resources  # parent only; lazily: not every command sets limits
+
         v1_resources.set_all(self.dir_for, resources, unified=self.unified_dir(),
                              devices=devices)
 
@@ -144,6 +151,8 @@ class V1Manager(CgroupManager):
         return read_procs(d) if d else []
 
     def stats(self) -> dict[str, Any]:
+        from . import stats
+
         return stats.v1_stats(self.dir_for, self.unified_dir())
 
     def to_state(self) -> dict[str, Any]:

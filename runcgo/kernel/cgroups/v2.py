@@ -15,8 +15,7 @@ import errno
 import os
 import time
 
-from ...spec import LinuxDevice, LinuxResources
-from . import mountfs, stats, v2_resources
+from . import mountfs  # the init calls it: imported before fork
 from .base import (
     CgroupError,
     CgroupManager,
@@ -33,6 +32,8 @@ TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are string
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
+
+    from ...spec import LinuxDevice, LinuxResources
 
 __all__ = ["V2Manager"]
 
@@ -113,7 +114,11 @@ class V2Manager(CgroupManager):
         if resources is None:
             if devices is None:
                 return
+            from ...spec import LinuxResources
+
             resources = LinuxResources()
+        from . import v2_resources  # parent only; lazily: not every command sets limits
+
         v2_resources.set_all(self.dir, resources, devices=devices)
 
     def destroy(self) -> None:
@@ -150,6 +155,8 @@ class V2Manager(CgroupManager):
         return read_procs(self.dir) if os.path.isdir(self.dir) else []
 
     def stats(self) -> dict[str, Any]:
+        from . import stats
+
         return stats.v2_stats(self.dir)
 
     def to_state(self) -> dict[str, Any]:
