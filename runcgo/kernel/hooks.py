@@ -11,8 +11,11 @@ import select
 import time
 
 from .._lite import suppress
-from ..spec import Hook
 from .signals import SIGKILL
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..spec import Hook
 
 
 class HookError(Exception):

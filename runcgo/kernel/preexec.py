@@ -74,10 +74,12 @@ def _fresh_signal_mask() -> None:
     clear_mask()
 
 
-def _preload(prepared: seccomp.Prepared | None) -> None:
+def _preload(prepared: seccomp.Prepared | None, rootfs_plan: rootfs.RootfsPlan | None = None) -> None:
     """Import, while the host's files are still visible, what only some paths need."""
     if prepared is not None and prepared.notify:
         from . import seccomp_notify  # noqa: F401
+    if rootfs_plan is not None and rootfs_plan.mount_cgroup is not None:
+        from .cgroups import mountfs  # noqa: F401
 
 
 def run_setup_child(sock: _socket.socket, plan: InitPlan) -> NoReturn:
@@ -85,7 +87,7 @@ def run_setup_child(sock: _socket.socket, plan: InitPlan) -> NoReturn:
     op = "namespaces"
     try:
         _fresh_signal_mask()
-        _preload(plan.seccomp)
+        _preload(plan.seccomp, plan.rootfs)
         _setup_child(sock, plan)
     except BaseException as exc:  # every failure must reach the parent as a message
         _report(sock, exc, op)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from .. import _json as json
 from .. import log
 from ..kernel import hooks as K
-from ..spec import Hooks
 from ..state import ContainerState
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..spec import Hooks
 
 
 def state_json(st: ContainerState, status: str) -> bytes:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import time
 
-from . import mountfs  # the init calls it: imported before fork
 from .base import (
     CgroupError,
     CgroupManager,
@@ -161,6 +160,8 @@ class V1Manager(CgroupManager):
 
     def mount_in_container(self, target: str, readonly: bool, flags: int,
                            cgroupns: bool) -> None:
+        from . import mountfs  # preloaded by the init's setup child (preexec._preload)
+
         mountfs.mount_v1(target, self.dirs, self.controllers, readonly, flags)
 
 

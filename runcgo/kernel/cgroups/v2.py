@@ -15,7 +15,6 @@ import errno
 import os
 import time
 
-from . import mountfs  # the init calls it: imported before fork
 from .base import (
     CgroupError,
     CgroupManager,
@@ -165,6 +164,8 @@ class V2Manager(CgroupManager):
 
     def mount_in_container(self, target: str, readonly: bool, flags: int,
                            cgroupns: bool) -> None:
+        from . import mountfs  # preloaded by the init's setup child (preexec._preload)
+
         mountfs.mount_v2(target, self.dir, readonly, flags, cgroupns)
 
     def kill_all(self, sig: int) -> None:
