@@ -95,6 +95,39 @@ def run_setup_child(sock: _socket.socket, plan: InitPlan) -> NoReturn:
     os._exit(0)
 
 
+def direct_clone_flags(plan: InitPlan) -> int:
+    """CLONE_NEW* flags to fork the init straight into its namespaces, or 0
+    when a setup child is needed: to join a namespace by path first, for a
+    user namespace (the parent writes its maps in between) or a time
+    namespace (offsets are written before anyone enters it).  The cgroup
+    namespace is always made by the init, once it is in its cgroups."""
+    flags = 0
+    for kind, path in plan.namespaces.items():
+        if path is not None or kind in ("user", "time"):
+            return 0
+        if kind != "cgroup":
+            flags |= sc.NS_FLAGS[kind]
+    return flags
+
+
+def run_direct_init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
+    """Entry point of an init forked straight into its new namespaces
+    (:func:`direct_clone_flags`): what the setup child would have done, then
+    the init's own work."""
+    try:
+        _fresh_signal_mask()
+        _preload(plan.seccomp, plan.rootfs)
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        join_tasks(plan.cgroup_tasks)
+        if plan.exec_fifo:
+            plan.exec_fifo_fd = os.open(plan.exec_fifo, os.O_RDWR | os.O_CLOEXEC)
+        _init(sock, plan)
+    except BaseException as exc:
+        _report(sock, exc, "init")
+        os._exit(1)
+    os._exit(0)  # not reached: _init execs
+
+
 def _report(sock: _socket.socket, exc: BaseException, op: str) -> None:
     with suppress(BaseException):
         S.send(sock, S.error_message(exc, op))

@@ -172,20 +172,22 @@ _libc_gil = ctypes.PyDLL(None, use_errno=True)
 _libc_gil.syscall.restype = ctypes.c_long
 
 
-def fork_into_cgroup(cgroup_fd: int) -> int:
-    """fork(), but the child is born in the cgroup2 directory ``cgroup_fd``
-    (clone3 with CLONE_INTO_CGROUP, Linux 5.7+).
+def clone3(flags: int, cgroup_fd: int = -1) -> int:
+    """fork() through clone3(2): the child may be born in new namespaces
+    (CLONE_NEW* in ``flags``) and in the cgroup2 directory ``cgroup_fd``
+    (CLONE_INTO_CGROUP, Linux 5.7+).
 
-    Moving a process later (writing cgroup.procs) takes the kernel's global
-    threadgroup lock, whose first taker waits out an RCU grace period: ~10 ms
-    on an idle machine, on the critical path of every container start.
+    Why: moving a process later (writing cgroup.procs) takes the kernel's
+    global threadgroup lock, whose first taker waits out an RCU grace period
+    (~10 ms on an idle machine, on the critical path of every start); and a
+    child born in its namespaces needs no intermediate process to unshare them.
     Only for single-threaded callers, like os.fork here.  Returns 0 in the
     child and the pid in the parent; raises OSError when the kernel refuses.
     """
     args = (ctypes.c_uint64 * 11)()  # struct clone_args, CLONE_ARGS_SIZE_VER2
-    args[0] = CLONE_INTO_CGROUP
+    args[0] = flags | (CLONE_INTO_CGROUP if cgroup_fd >= 0 else 0)
     args[4] = 17  # exit_signal: SIGCHLD
-    args[10] = cgroup_fd
+    args[10] = max(cgroup_fd, 0)
     api = ctypes.pythonapi
     api.PyOS_BeforeFork()
     pid: int = _libc_gil.syscall(SYS_clone3, ctypes.byref(args), ctypes.c_size_t(88))
@@ -194,7 +196,7 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
         return 0
     api.PyOS_AfterFork_Parent()
     if pid < 0:
-        raise _fail("clone3(CLONE_INTO_CGROUP)")
+        raise _fail("clone3")
     return pid
 
 

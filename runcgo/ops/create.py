@@ -203,18 +203,24 @@ async def create_with_console(store: Store, container_id: str,
                             oci_version=spec.oci_version, status="creating",
                             config=_saved_config(spec), cgroup=cg.to_state(),
                             owner="", systemd_cgroup=opts.systemd_cgroup)
-        pid, cgroup_tasks = selfjoin.fork_joined(cg)
-        if pid == 0:  # pragma: no cover - child
+        forked = selfjoin.fork_joined(cg, preexec.direct_clone_flags(plan))
+        if forked.pid == 0:  # pragma: no cover - child
             parent_sock.close()
-            plan.cgroup_tasks, plan.cgroup_joined = cgroup_tasks or [], cgroup_tasks is not None
+            plan.cgroup_tasks = forked.tasks or []
+            plan.cgroup_joined = forked.tasks is not None
+            if forked.in_namespaces:
+                preexec.run_direct_init(child_sock, plan)
             preexec.run_setup_child(child_sock, plan)
-        procs["setup"] = pid
+        procs["init" if forked.in_namespaces else "setup"] = forked.pid
         child_sock.close()
         child_sock = None
         if prepared is not None:
             prepared.close()  # the listener socket now lives in the child only
-        _converse(parent_sock, procs, linux, spec, st, opts, console, cg,
-                  joined=cgroup_tasks is not None)
+        talk = _Conversation(parent_sock, procs, linux, spec, st, opts, console, cg,
+                             joined=forked.tasks is not None)
+        if forked.in_namespaces:
+            talk.init_born(forked.pid)  # no setup child: ours is the init itself
+        talk.run()
         init_pid = procs["init"]
         info = proc_start_time(init_pid)
         if info is None:
@@ -257,67 +263,81 @@ def _saved_config(spec: S.Spec) -> dict[str, Any]:
     return out
 
 
-def _converse(sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec | None,
-              st: ContainerState | None, opts: Any, console: list[int],
-              cg: cgroups.CgroupManager | None = None, joined: bool = False) -> None:
+class _Conversation:
     """Answer the children until the init is ready.
 
     ``procs`` tracks the setup child (zeroed once reaped, so cleanup never
-    signals a recycled pid) and the init's host pid.  ``joined``: the setup
-    child entered the cgroup itself (selfjoin), the init was born there.
+    signals a recycled pid) and the init's host pid.  ``joined``: the child
+    entered the cgroup itself (selfjoin), the init was born there.
     """
-    while True:
-        msg, fds = sync.recv(sock)
-        if msg is None:
-            raise SetupError("init", "", 0, "container init exited without reporting")
-        kind = msg.get("type")
-        if kind == "userns":
-            _write_maps(procs["setup"], linux)
-            sync.send(sock, {"type": "userns-done"})
-        elif kind == "pid":
-            procs["init"] = int(msg["pid"])
-            if st is not None:
-                st.pid = procs["init"]
-            _reap(procs)
-            if cg is not None:
-                # The init is already building its rootfs; it waits for this
-                # message before anything that depends on its cgroup.
-                try:
-                    if not joined:
-                        cg.apply(procs["init"])
-                    cg.set(linux.resources, devices=list(linux.devices or ()))
-                    if st is not None:
-                        st.cgroup = cg.to_state()  # after apply: a driver may learn things
-                    sync.send(sock, {"type": "cgroup"})
-                except Exception:
-                    # If the init failed first, its own error message (queued on
-                    # the socket) says why: report that, not our broken pipe.
-                    queued = _queued_message(sock)
-                    if queued is not None and queued.get("type") == "error":
-                        raise SetupError.from_dict(queued) from None
-                    raise
-            if linux.net_devices:
-                # The init's netns exists now; the init can't reach "ready" before
-                # it asks for the hooks or reports, so the devices are there in time.
-                from ..kernel import netdevices
 
-                netdevices.move_into(procs["init"], linux.net_devices)
-        elif kind == "console":
-            hand_over_console(fds, msg.get("name", ""), opts.console_socket, console)
-        elif kind == "hooks" and spec is not None and st is not None:
+    def __init__(self, sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec | None,
+                 st: ContainerState | None, opts: Any, console: list[int],
+                 cg: cgroups.CgroupManager | None = None, joined: bool = False) -> None:
+        self.sock, self.procs, self.linux, self.spec, self.st = sock, procs, linux, spec, st
+        self.opts, self.console, self.cg, self.joined = opts, console, cg, joined
+
+    def init_born(self, pid: int) -> None:
+        """The init exists (and is building its rootfs): its cgroup and devices."""
+        self.procs["init"] = pid
+        if self.st is not None:
+            self.st.pid = pid
+        cg, linux, sock = self.cg, self.linux, self.sock
+        if cg is not None:
+            # The init waits for this message before anything that depends on
+            # its cgroup's limits.
             try:
-                H.run_fatal("prestart", spec.hooks, "prestart", st, "creating")
-                H.run_fatal("createRuntime", spec.hooks, "create_runtime", st, "creating")
-            except HookError as exc:
-                raise SetupError("hook", exc.hook.path, 0, str(exc)) from None
-            sync.send(sock, {"type": "hooks-done",
-                             "state": H.state_json(st, "creating").decode()})
-        elif kind == "ready":
-            return
-        elif kind == "error":
-            raise SetupError.from_dict(msg)
-        else:
-            raise SetupError("init", "", 0, f"unexpected message from init: {msg!r}")
+                if not self.joined:
+                    cg.apply(pid)
+                cg.set(linux.resources, devices=list(linux.devices or ()))
+                if self.st is not None:
+                    self.st.cgroup = cg.to_state()  # after apply: a driver may learn things
+                sync.send(sock, {"type": "cgroup"})
+            except Exception:
+                # If the init failed first, its own error message (queued on
+                # the socket) says why: report that, not our broken pipe.
+                queued = _queued_message(sock)
+                if queued is not None and queued.get("type") == "error":
+                    raise SetupError.from_dict(queued) from None
+                raise
+        if linux.net_devices:
+            # The init's netns exists now; the init can't reach "ready" before
+            # it asks for the hooks or reports, so the devices are there in time.
+            from ..kernel import netdevices
+
+            netdevices.move_into(pid, linux.net_devices)
+
+    def run(self) -> None:
+        sock, procs, spec, st = self.sock, self.procs, self.spec, self.st
+        while True:
+            msg, fds = sync.recv(sock)
+            if msg is None:
+                raise SetupError("init", "", 0, "container init exited without reporting")
+            kind = msg.get("type")
+            if kind == "userns":
+                _write_maps(procs["setup"], self.linux)
+                sync.send(sock, {"type": "userns-done"})
+            elif kind == "pid":
+                pid = int(msg["pid"])
+                procs["init"] = pid
+                _reap(procs)
+                self.init_born(pid)
+            elif kind == "console":
+                hand_over_console(fds, msg.get("name", ""), self.opts.console_socket, self.console)
+            elif kind == "hooks" and spec is not None and st is not None:
+                try:
+                    H.run_fatal("prestart", spec.hooks, "prestart", st, "creating")
+                    H.run_fatal("createRuntime", spec.hooks, "create_runtime", st, "creating")
+                except HookError as exc:
+                    raise SetupError("hook", exc.hook.path, 0, str(exc)) from None
+                sync.send(sock, {"type": "hooks-done",
+                                 "state": H.state_json(st, "creating").decode()})
+            elif kind == "ready":
+                return
+            elif kind == "error":
+                raise SetupError.from_dict(msg)
+            else:
+                raise SetupError("init", "", 0, f"unexpected message from init: {msg!r}")
 
 
 def _queued_message(sock: Any) -> dict[str, Any] | None:

@@ -137,7 +137,8 @@ async def exec_with_console(store: Store, container_id: str,
     console: list[int] = []
     try:
         cg = cgroups.from_state(st.cgroup) if st.cgroup else None
-        pid, cgroup_tasks = selfjoin.fork_joined(cg)
+        forked = selfjoin.fork_joined(cg)
+        pid, cgroup_tasks = forked.pid, forked.tasks
         if pid == 0:  # pragma: no cover - child
             parent_sock.close()
             plan.cgroup_tasks = cgroup_tasks or []

@@ -33,7 +33,8 @@ def _own_cgroups_after(m: CgroupManager | None) -> tuple[list[str] | None, dict[
     """fork_joined(m); the child joins its tasks and reports /proc/self/cgroup."""
     r, w = os.pipe()
     go_r, go_w = os.pipe()
-    pid, tasks = fork_joined(m)
+    forked = fork_joined(m)
+    pid, tasks = forked.pid, forked.tasks
     if pid == 0:  # child
         try:
             os.close(r)
@@ -91,7 +92,7 @@ def test_clone_into_a_v1_dir_is_refused_and_falls_back(make_cgroup: MakeCg) -> N
     fd = os.open(m.dirs["memory"], os.O_PATH | os.O_DIRECTORY)
     try:
         with pytest.raises(OSError) as e:
-            sc.fork_into_cgroup(fd)
+            sc.clone3(0, fd)
         assert "clone3" in str(e.value)
     finally:
         os.close(fd)
@@ -112,8 +113,8 @@ def test_join_error_names_the_cgroup(tmp_path: object) -> None:
 
 
 def fork_joined_tasks(m: CgroupManager) -> list[str] | None:
-    pid, tasks = fork_joined(m)
-    if pid == 0:
+    forked = fork_joined(m)
+    if forked.pid == 0:
         os._exit(0)
-    os.waitpid(pid, 0)
-    return tasks
+    os.waitpid(forked.pid, 0)
+    return forked.tasks

@@ -16,6 +16,9 @@ container's init, an exec'd process -- inherits the cgroups.  If clone3 is
 refused (old kernel, a seccomp filter, a cgroup2 directory that can't take
 processes) the caller falls back to a plain fork and :meth:`apply`, which
 reports the reason properly.
+
+clone3 can also create the new namespaces at once (``ns_flags``): then the
+child is the container's init, and no intermediate process is needed.
 """
 
 from __future__ import annotations
@@ -25,29 +28,44 @@ import os
 from .. import syscalls as sc
 from .base import CgroupManager
 
-__all__ = ["fork_joined", "join_tasks"]
+__all__ = ["Forked", "fork_joined", "join_tasks"]
 
 
-def fork_joined(cg: CgroupManager | None) -> tuple[int, list[str] | None]:
-    """fork(); returns (pid, tasks): ``tasks`` is None when the parent must still
+class Forked:
+    """What :func:`fork_joined` did.  ``tasks``: None when the parent must still
     :meth:`apply` the child, else the v1 ``tasks`` files the child joins itself
-    (:func:`join_tasks`, first thing after the fork; maybe an empty list)."""
+    (:func:`join_tasks`, first thing; maybe none).  ``in_namespaces``: the
+    child was born in the new namespaces asked for."""
+
+    __slots__ = ("in_namespaces", "pid", "tasks")
+
+    def __init__(self, pid: int, tasks: list[str] | None, in_namespaces: bool) -> None:
+        self.pid, self.tasks, self.in_namespaces = pid, tasks, in_namespaces
+
+
+def fork_joined(cg: CgroupManager | None, ns_flags: int = 0) -> Forked:
+    """fork(), the child born in its cgroup2 directory and, with ``ns_flags``
+    (CLONE_NEW*), in new namespaces -- as far as the kernel allows.  When it
+    refuses, a plain fork: the caller then unshares and applies as before."""
     how = cg.self_join() if cg is not None else None
-    if how is None:
-        return os.fork(), None
-    into, tasks = how
-    if into is None:
-        return os.fork(), tasks
+    into, tasks = how if how is not None else (None, None)
+    fd = -1
+    if into is not None:
+        try:
+            fd = os.open(into, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            tasks = None  # let apply() say what is wrong with the directory
     try:
-        fd = os.open(into, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return os.fork(), None
-    try:
-        return sc.fork_into_cgroup(fd), tasks
-    except OSError:
-        return os.fork(), None
+        if fd >= 0 or ns_flags:
+            try:
+                return Forked(sc.clone3(ns_flags, fd), tasks, bool(ns_flags))
+            except OSError:
+                if fd >= 0:
+                    tasks = None
+        return Forked(os.fork(), tasks, False)
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
 
 
 def join_tasks(tasks: list[str]) -> None:
