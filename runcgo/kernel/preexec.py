@@ -64,6 +64,7 @@ class InitPlan:
     # files to join, and whether we joined (born in) the cgroup ourselves.
     cgroup_tasks: list[str] = field(default_factory=list)
     cgroup_joined: bool = False
+    cgroup_configured: bool = False  # resources set before the fork (no ``cgroup`` message)
 
 
 def _fresh_signal_mask() -> None:
@@ -219,15 +220,18 @@ def _pass_gate(fd: int) -> None:
 
 
 class _CgroupGate:
-    """Two waits on the cgroup.  *Placed*: the init is in its cgroup, so it can
-    make its cgroup namespace and mount ``cgroup``; either it was born there
-    (selfjoin) or the parent moves it while it builds the rootfs (~10 ms of
-    kernel RCU time; the two overlap).  *Configured*: the parent has set the
-    resources; nothing of the user's may run before that."""
+    """Two waits on the cgroup, both ended by the parent's one ``cgroup``
+    message when they are not already true at fork.  *Placed*: the init is
+    in its cgroup, so it can make its cgroup namespace and mount ``cgroup``;
+    either it was born there (selfjoin) or the parent moves it while it builds
+    the rootfs (~10 ms of kernel RCU time; the two overlap).  *Configured*:
+    the resources are set (before the fork when the driver allows); nothing
+    of the user's may run before that."""
 
-    def __init__(self, sock: _socket.socket, new_cgroupns: bool, placed: bool) -> None:
+    def __init__(self, sock: _socket.socket, new_cgroupns: bool, placed: bool,
+                 configured: bool) -> None:
         self.sock, self.new_cgroupns = sock, new_cgroupns
-        self.placed = self.configured = False
+        self.placed, self.configured = False, configured
         if placed:
             self._on_placed()
 
@@ -236,23 +240,26 @@ class _CgroupGate:
             sc.unshare(sc.CLONE_NEWCGROUP)
         self.placed = True
 
-    def wait_placed(self) -> None:
-        if not self.placed:
-            self.wait_configured()
-
-    def wait_configured(self) -> None:
-        if self.configured:
-            return
+    def _message(self) -> None:
         _expect(self.sock, "cgroup")
         self.configured = True
         if not self.placed:
             self._on_placed()
 
+    def wait_placed(self) -> None:
+        if not self.placed:
+            self._message()
+
+    def wait_configured(self) -> None:
+        if not (self.configured and self.placed):
+            self._message()
+
 
 def _init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
     os.setsid()
     ns = plan.namespaces
-    gate = _CgroupGate(sock, "cgroup" in ns and ns["cgroup"] is None, plan.cgroup_joined)
+    gate = _CgroupGate(sock, "cgroup" in ns and ns["cgroup"] is None, plan.cgroup_joined,
+                       plan.cgroup_configured)
     if plan.rootfs is not None and plan.rootfs.mount_cgroup is not None:
         mount_cgroup = plan.rootfs.mount_cgroup
 

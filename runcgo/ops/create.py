@@ -2,7 +2,8 @@
 
 The CLI process forks the setup child before any thread exists -- born in its
 cgroup when the driver allows (kernel/cgroups/selfjoin.py), else the init is
-placed by us while it builds its rootfs -- sets the resources, writes uid/gid maps when asked, runs the runtime-namespace hooks
+placed by us while it builds its rootfs -- sets the resources (before the
+fork when the driver allows), writes uid/gid maps when asked, runs the runtime-namespace hooks
 when the init reaches them, and returns once the init reports ``ready``.
 On any failure it undoes everything: process, cgroup, state directory.
 """
@@ -203,6 +204,13 @@ async def create_with_console(store: Store, container_id: str,
                             oci_version=spec.oci_version, status="creating",
                             config=_saved_config(spec), cgroup=cg.to_state(),
                             owner="", systemd_cgroup=opts.systemd_cgroup)
+        if cg.self_join() is not None:
+            # Limits before the first process: the child is born placed, and
+            # configured, with no message to wait for (and v1's kmem limit can
+            # only be set on an empty cgroup anyway).
+            cg.set(linux.resources, devices=list(linux.devices or ()))
+            plan.cgroup_configured = True
+            st.cgroup = cg.to_state()
         forked = selfjoin.fork_joined(cg, preexec.direct_clone_flags(plan))
         if forked.pid == 0:  # pragma: no cover - child
             parent_sock.close()
@@ -217,7 +225,7 @@ async def create_with_console(store: Store, container_id: str,
         if prepared is not None:
             prepared.close()  # the listener socket now lives in the child only
         talk = _Conversation(parent_sock, procs, linux, spec, st, opts, console, cg,
-                             joined=forked.tasks is not None)
+                             joined=forked.tasks is not None, configured=plan.cgroup_configured)
         if forked.in_namespaces:
             talk.init_born(forked.pid)  # no setup child: ours is the init itself
         talk.run()
@@ -273,9 +281,11 @@ class _Conversation:
 
     def __init__(self, sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec | None,
                  st: ContainerState | None, opts: Any, console: list[int],
-                 cg: cgroups.CgroupManager | None = None, joined: bool = False) -> None:
+                 cg: cgroups.CgroupManager | None = None, joined: bool = False,
+                 configured: bool = False) -> None:
         self.sock, self.procs, self.linux, self.spec, self.st = sock, procs, linux, spec, st
-        self.opts, self.console, self.cg, self.joined = opts, console, cg, joined
+        self.opts, self.console, self.cg = opts, console, cg
+        self.joined, self.configured = joined, configured
 
     def init_born(self, pid: int) -> None:
         """The init exists (and is building its rootfs): its cgroup and devices."""
@@ -283,13 +293,14 @@ class _Conversation:
         if self.st is not None:
             self.st.pid = pid
         cg, linux, sock = self.cg, self.linux, self.sock
-        if cg is not None:
+        if cg is not None and not (self.joined and self.configured):
             # The init waits for this message before anything that depends on
-            # its cgroup's limits.
+            # its cgroup or its limits.
             try:
                 if not self.joined:
                     cg.apply(pid)
-                cg.set(linux.resources, devices=list(linux.devices or ()))
+                if not self.configured:
+                    cg.set(linux.resources, devices=list(linux.devices or ()))
                 if self.st is not None:
                     self.st.cgroup = cg.to_state()  # after apply: a driver may learn things
                 sync.send(sock, {"type": "cgroup"})
