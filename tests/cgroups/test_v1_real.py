@@ -277,6 +277,22 @@ def test_destroy_keeps_preexisting_parents(make_cgroup: MakeCg) -> None:
     assert outer.exists() and not inner.exists()
 
 
+def test_destroy_keeps_a_cgroup_someone_else_nested_in(make_cgroup: MakeCg) -> None:
+    """A sub-cgroup we did not make (a nested runtime's) survives our destroy,
+    with its parents; the rest of ours go."""
+    m = make_cgroup()
+    assert isinstance(m, V1Manager)
+    theirs = os.path.join(m.dirs["memory"], "theirs")
+    os.mkdir(theirs)
+    try:
+        m.destroy()
+        assert os.path.isdir(theirs)
+        assert not os.path.exists(m.dirs["pids"])
+    finally:
+        os.rmdir(theirs)
+        os.rmdir(m.dirs["memory"])
+
+
 def test_stats_shape(make_cgroup: MakeCg, procs: Procs) -> None:
     m = make_cgroup()
     m.set(res({"memory": {"limit": 64 << 20}, "pids": {"limit": 20}}))

@@ -171,11 +171,6 @@ def rmdir_created(created: Sequence[str], timeout: float = 2.0) -> None:
     """
     deadline = time.monotonic() + timeout
     for p in sorted(set(created), key=lambda s: s.count("/"), reverse=True):
-        if _has_subdirs(p):
-            # Someone else made a sub-cgroup in it (a shared prefix, a nested
-            # runtime): not ours to remove.  (cgroupfs says EBUSY, not ENOTEMPTY.)
-            log.info("cgroup %s kept: it has child cgroups", p)
-            continue
         while True:
             try:
                 os.rmdir(p)
@@ -183,6 +178,13 @@ def rmdir_created(created: Sequence[str], timeout: float = 2.0) -> None:
             except FileNotFoundError:
                 break
             except OSError as e:
+                if e.errno in (errno.EBUSY, errno.EAGAIN) and _has_subdirs(p):
+                    # Someone else made a sub-cgroup in it (a shared prefix, a
+                    # nested runtime): not ours to remove.  (cgroupfs says EBUSY,
+                    # not ENOTEMPTY.)  Checked only on failure: a cgroup
+                    # directory lists dozens of files.
+                    log.info("cgroup %s kept: it has child cgroups", p)
+                    break
                 if e.errno in (errno.EBUSY, errno.EAGAIN) and time.monotonic() < deadline:
                     time.sleep(0.01)
                     continue
