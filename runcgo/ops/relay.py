@@ -23,6 +23,7 @@ import tty
 from collections.abc import Iterator
 
 import anyio
+import anyio.lowlevel
 
 from ..kernel import console as C
 from ..kernel import syscalls as sc
@@ -92,19 +93,28 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 async def _pump_out(master: int, stdout: int) -> None:
+    """master -> stdout.  A pty hands out a few KiB per read: read until it is
+    empty before waiting again (one readiness registration per burst, not per
+    read), yielding to the other tasks every ``_BURST`` reads."""
     while True:
         await anyio.wait_readable(master)
-        try:
-            data = os.read(master, 65536)
-        except BlockingIOError:
-            continue
-        except OSError as exc:
-            if exc.errno == errno.EIO:  # every peer fd closed
+        for _ in range(_BURST):
+            try:
+                data = os.read(master, 65536)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno == errno.EIO:  # every peer fd closed
+                    return
+                raise
+            if not data:
                 return
-            raise
-        if not data:
-            return
-        _write_all(stdout, data)
+            _write_all(stdout, data)
+        else:
+            await anyio.lowlevel.checkpoint()
+
+
+_BURST = 64
 
 
 def _drain(master: int, stdout: int) -> None:
