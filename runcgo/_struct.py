@@ -69,23 +69,8 @@ class Struct:
 
     __struct_meta__: ClassVar[_Meta]
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        fields = []
-        for attr, ann in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
-            if ann.startswith("ClassVar"):
-                continue
-            raw = cls.__dict__.get(attr, _MISSING)
-            if isinstance(raw, _Field):
-                key, default, factory = raw.name or _camel(attr), raw.default, raw.factory
-                delattr(cls, attr)
-            else:
-                key, default, factory = _camel(attr), raw, None
-            fields.append((attr, key, ann, default, factory))
-        cls.__struct_meta__ = _Meta(fields)
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        fields = self.__struct_meta__.fields
+        fields = _meta(type(self)).fields
         values = dict(zip((f[0] for f in fields), args, strict=False))
         values.update(kwargs)
         for attr, _key, _ann, default, factory in fields:
@@ -104,13 +89,34 @@ class Struct:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return all(getattr(self, f[0]) == getattr(other, f[0]) for f in self.__struct_meta__.fields)
+        return all(getattr(self, f[0]) == getattr(other, f[0]) for f in _meta(type(self)).fields)
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        parts = (f"{f[0]}={getattr(self, f[0])!r}" for f in self.__struct_meta__.fields)
+        parts = (f"{f[0]}={getattr(self, f[0])!r}" for f in _meta(type(self)).fields)
         return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def _meta(cls: type) -> _Meta:
+    """The class's field table, built on first use: the spec module defines
+    ~40 classes, and most commands touch a few of them or none."""
+    meta: _Meta | None = cls.__dict__.get("__struct_meta__")
+    if meta is None:
+        fields = []
+        for attr, ann in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
+            if ann.startswith("ClassVar"):
+                continue
+            raw = cls.__dict__.get(attr, _MISSING)
+            if isinstance(raw, _Field):
+                key, default, factory = raw.name or _camel(attr), raw.default, raw.factory
+                delattr(cls, attr)
+            else:
+                key, default, factory = _camel(attr), raw, None
+            fields.append((attr, key, ann, default, factory))
+        meta = _Meta(fields)
+        type.__setattr__(cls, "__struct_meta__", meta)
+    return meta
 
 
 # --- annotation strings -> decoders ----------------------------------------
@@ -158,7 +164,7 @@ def _parse(ann: str, module: str) -> tuple[Any, ...]:
 
 
 def _types(cls: type[Struct]) -> dict[str, Any]:
-    meta = cls.__struct_meta__
+    meta = _meta(cls)
     if meta.types is None:
         meta.types = {f[0]: _parse(f[2], cls.__module__) for f in meta.fields}
     return meta.types
@@ -213,7 +219,7 @@ def from_dict(cls: type[Any], obj: Any, path: str = "$") -> Any:
         raise StructError(path, f"expected object, got {_json_type(obj)}")
     types = _types(cls)
     inst = object.__new__(cls)
-    for attr, key, _ann, default, factory in cls.__struct_meta__.fields:
+    for attr, key, _ann, default, factory in _meta(cls).fields:
         if key in obj:
             value = _conv(obj[key], types[attr], f"{path}.{key}")
         elif factory is not None:
@@ -235,7 +241,7 @@ def to_builtins(obj: Any) -> Any:
     """Back to JSON-ready values (camelCase keys; fields at their default left out)."""
     if isinstance(obj, Struct):
         out = {}
-        for attr, key, _ann, default, factory in obj.__struct_meta__.fields:
+        for attr, key, _ann, default, factory in _meta(type(obj)).fields:
             v = getattr(obj, attr)
             if v is None or (default is not _MISSING and v == default):
                 continue
@@ -253,7 +259,7 @@ def to_builtins(obj: Any) -> Any:
 def replace(obj: T, **changes: Any) -> T:
     """A shallow copy with some fields changed."""
     new = object.__new__(type(obj))
-    for f in obj.__struct_meta__.fields:  # type: ignore[attr-defined]
+    for f in _meta(type(obj)).fields:
         object.__setattr__(new, f[0], changes.pop(f[0], getattr(obj, f[0])))
     if changes:
         raise TypeError(f"{type(obj).__name__}: unknown fields {sorted(changes)}")

@@ -11,11 +11,12 @@ shape containerd's shim accepts.
 from __future__ import annotations
 
 import _socket as socket  # not ``socket``: see kernel/sync.py
-import array
 import fcntl
 import os
 import struct
 import termios
+
+from .sync import pack_fds
 
 TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
@@ -67,7 +68,7 @@ def send_console(socket_path: str, master: int, name: str = "") -> None:
         except OSError as exc:
             raise OSError(exc.errno, f"connect to console socket {socket_path}") from None
         s.sendmsg([name.encode() or b"pty"],
-                  [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [master]))])
+                  [(socket.SOL_SOCKET, socket.SCM_RIGHTS, pack_fds([master]))])
     finally:
         s.close()
 
