@@ -10,8 +10,8 @@ launcher timestamps (CLOCK_MONOTONIC, shared with the parent) the first
 line of the launcher, the end of the imports, the end of ``cli.main``,
 and the atexit hook. The parent timestamps the spawn and the reap. When
 runcgo's internals still have these names, the steps of ``create`` are
-wrapped too: ``spec.load_config``, ``ops.create._converse`` (waiting for the
-setup child and the init), and ``CgroupManager.create``/``apply`` for v1.
+wrapped too: ``spec.load_config``, ``ops.create._Conversation.run`` (waiting for
+the init), ``selfjoin.fork_joined`` and ``V1Manager.create``/``set``/``apply``.
 ``runc run`` is interleaved as a reference. Stdlib only; cleans up after itself.
 """
 
@@ -33,9 +33,9 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 LAUNCHER = r'''
 import time
 _T = [("interpreter start", time.perf_counter())]
-import sys, os, json
-sys.path[:0] = json.loads(os.environ["PH_PATH"])
-_cmd = json.loads(os.environ["PH_ARGV"])
+import sys, os  # not json: the stdlib one imports re, which runcgo itself never does
+sys.path[:0] = os.environ["PH_PATH"].split("\x1f")
+_cmd = os.environ["PH_ARGV"].split("\x1f")
 import runcgo.cli as _cli
 _mods = {"run": "runcgo.ops.run", "create": "runcgo.ops.create", "state": "runcgo.ops.query",
          "start": "runcgo.ops.start", "delete": "runcgo.ops.delete", "kill": "runcgo.ops.kill",
@@ -60,16 +60,21 @@ if _verb in ("run", "create"):
     try:
         import runcgo.spec as _S, runcgo.ops.create as _C
         _wrap(_S, "load_config", "  load_config (decode + validate)")
-        _wrap(_C, "_converse", "  wait for setup child + init ready")
-        from runcgo.kernel.cgroups import v1 as _v1
+        _conv = getattr(_C, "_Conversation", None)
+        if _conv is not None:
+            _wrap(_conv, "run", "  wait for the init to be ready")
+        from runcgo.kernel.cgroups import v1 as _v1, selfjoin as _sj
+        _wrap(_sj, "fork_joined", "  clone3 (into cgroup + namespaces)")
         _m = getattr(_v1, "V1Manager", None)
         if _m is not None:
             _wrap(_m, "create", "  cgroup v1 mkdir")
-            _wrap(_m, "apply", "  cgroup v1 apply (cgroup.procs, devices)")
+            _wrap(_m, "set", "  cgroup v1 resources (devices)")
+            _wrap(_m, "apply", "  cgroup v1 apply (fallback: cgroup.procs)")
     except Exception:
         pass
 def _done():
     _T.append(("atexit", time.perf_counter()))
+    import json
     with open(os.environ["PH_OUT"], "a") as f:
         f.write(json.dumps({"marks": _T, "acc": _acc}) + "\n")
 import atexit
@@ -165,7 +170,7 @@ def main() -> int:
                 argv = {"run": ["--root", runcgo_root, "run", "--bundle", bundle, cid],
                         "create": ["--root", runcgo_root, "create", "--bundle", bundle, cid],
                         "state": ["--root", runcgo_root, "state", str(state_id)]}[cmd]
-                env = dict(os.environ, PH_PATH=json.dumps(paths), PH_ARGV=json.dumps(argv),
+                env = dict(os.environ, PH_PATH="\x1f".join(paths), PH_ARGV="\x1f".join(argv),
                            PH_OUT=out)
                 if a.os_exit:
                     env["PH_OS_EXIT"] = "1"
