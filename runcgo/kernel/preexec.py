@@ -1,13 +1,15 @@
 """The pre-exec child: the program that turns a forked copy of runcgo into the container.
 
-Two processes run this module, both forked before any thread or event loop:
+Up to two processes run this module, forked before any thread or event loop:
 
-* the *setup child* joins/unshares namespaces (waiting for the parent to write
-  uid/gid maps and to place it in its cgroup), then forks the container's
-  first process -- PID 1 of a new PID namespace -- reports its pid and exits;
 * the *init* builds the rootfs and the process context, reports ``ready`` (or
   an ``error`` with op/path/errno), blocks on the exec FIFO until ``start``,
-  and execs the user's program.
+  and execs the user's program.  Usually it is cloned straight into its new
+  namespaces and cgroup (:func:`direct_clone_flags`, :func:`run_direct_init`);
+* when namespaces must be joined by path first, or for a user or time
+  namespace, a *setup child* runs first: it joins/unshares them (waiting for
+  the parent to write uid/gid maps), then forks the init -- PID 1 of a new PID
+  namespace -- reports its pid and exits.
 
 Everything here is blocking and synchronous on purpose; it never returns.
 """
