@@ -326,16 +326,15 @@ def cmd_resume(argv: list[str], g: Globals) -> int:
 
 def cmd_update(argv: list[str], g: Globals) -> int:
     from .ops import drive
-    from .ops.update import resources_from_flags, update
+    from .ops.update import FLAGS, resources_from_flags, update
 
     p = _parser("update")
     p.add_argument("-r", "--resources")
-    for flag in ("blkio-weight", "cpu-period", "cpu-quota", "cpu-rt-period", "cpu-rt-runtime",
-                 "cpuset-cpus", "cpuset-mems", "kernel-memory", "kernel-memory-tcp", "memory",
-                 "memory-reservation", "memory-swap", "pids-limit", "cpu-idle",
-                 "l3-cache-schema", "mem-bw-schema"):
-        p.add_argument(f"--{flag}")
-    p.add_argument("--cpu-share", "--cpu-shares", dest="cpu_shares")
+    for flag in FLAGS:  # --cpu-shares: Docker's spelling of --cpu-share
+        names = (flag, "--cpu-shares") if flag == "--cpu-share" else (flag,)
+        p.add_argument(*names, dest=flag[2:].replace("-", "_"))
+    p.add_argument("--l3-cache-schema")
+    p.add_argument("--mem-bw-schema")
     _id(p)
     a = p.parse_args(argv)
     base = None
@@ -353,13 +352,7 @@ def cmd_update(argv: list[str], g: Globals) -> int:
         base = decode(data, LinuxResources, "--resources")
     if a.l3_cache_schema or a.mem_bw_schema:
         raise InvalidArgument("Intel RDT is not available on this host (no resctrl)")
-    res = resources_from_flags(
-        base, memory=a.memory, memory_swap=a.memory_swap,
-        memory_reservation=a.memory_reservation, kernel_memory=a.kernel_memory,
-        kernel_memory_tcp=a.kernel_memory_tcp, cpu_shares=a.cpu_shares, cpu_quota=a.cpu_quota,
-        cpu_period=a.cpu_period, cpu_rt_period=a.cpu_rt_period, cpu_rt_runtime=a.cpu_rt_runtime,
-        cpu_idle=a.cpu_idle, cpuset_cpus=a.cpuset_cpus, cpuset_mems=a.cpuset_mems,
-        pids_limit=a.pids_limit, blkio_weight=a.blkio_weight)
+    res = resources_from_flags(base, {f: getattr(a, f[2:].replace("-", "_")) for f in FLAGS})
     drive(update(Store(g.root), a.container_id, res))
     return 0
 

@@ -9,17 +9,16 @@ later ``state``/``update`` sees what is in force.
 
 from __future__ import annotations
 
-import re
-
 from ..errors import ContainerNotRunning, InvalidArgument
 from ..spec import LinuxBlockIO, LinuxCPU, LinuxMemory, LinuxPids, LinuxResources
 from ..state import Store
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
-_SIZE_RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\s*$", re.IGNORECASE)
+_SIZE = r"^\s*(-?\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\s*$"
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
@@ -27,7 +26,9 @@ def parse_bytes(value: str | int, flag: str = "") -> int:
     """``512m``, ``1g``, ``1024``, ``-1`` -> bytes (binary units, like runc's flags)."""
     if isinstance(value, int):
         return value
-    m = _SIZE_RE.match(value)
+    import re  # only for size flags: not on Docker's ``update --resources -``
+
+    m = re.match(_SIZE, value, re.IGNORECASE)
     if not m:
         raise InvalidArgument(f"invalid value {value!r} for {flag or 'size'}: expected a number "
                               "with an optional unit (k, m, g, t, p)")
@@ -49,71 +50,47 @@ def _int(value: str | int, flag: str) -> int:
         raise InvalidArgument(f"invalid value {value!r} for {flag}: expected an integer") from None
 
 
-def resources_from_flags(
-    base: LinuxResources | None = None, *,
-    memory: str | int | None = None,
-    memory_swap: str | int | None = None,
-    memory_reservation: str | int | None = None,
-    kernel_memory: str | int | None = None,
-    kernel_memory_tcp: str | int | None = None,
-    cpu_shares: str | int | None = None,
-    cpu_quota: str | int | None = None,
-    cpu_period: str | int | None = None,
-    cpu_rt_period: str | int | None = None,
-    cpu_rt_runtime: str | int | None = None,
-    cpu_idle: str | int | None = None,
-    cpuset_cpus: str | None = None,
-    cpuset_mems: str | None = None,
-    pids_limit: str | int | None = None,
-    blkio_weight: str | int | None = None,
-) -> LinuxResources:
-    """``base`` (from --resources, may be None) with every given flag applied on top.
+def _text(value: str | int, flag: str) -> str:
+    return str(value)
 
-    Flag values may be the raw command-line strings.  Flags left as None do
-    not touch ``base``.
-    """
+
+# runc's scalar flags: CLI flag -> (LinuxResources section, field, parser).
+FLAGS: dict[str, tuple[str, str, Callable[[str | int, str], Any]]] = {
+    "--memory": ("memory", "limit", parse_bytes),
+    "--memory-swap": ("memory", "swap", parse_bytes),
+    "--memory-reservation": ("memory", "reservation", parse_bytes),
+    "--kernel-memory": ("memory", "kernel", parse_bytes),
+    "--kernel-memory-tcp": ("memory", "kernel_tcp", parse_bytes),
+    "--cpu-share": ("cpu", "shares", _int),
+    "--cpu-quota": ("cpu", "quota", _int),
+    "--cpu-period": ("cpu", "period", _int),
+    "--cpu-rt-period": ("cpu", "realtime_period", _int),
+    "--cpu-rt-runtime": ("cpu", "realtime_runtime", _int),
+    "--cpu-idle": ("cpu", "idle", _int),
+    "--cpuset-cpus": ("cpu", "cpus", _text),
+    "--cpuset-mems": ("cpu", "mems", _text),
+    "--pids-limit": ("pids", "limit", _int),
+    "--blkio-weight": ("block_io", "weight", _int),
+}
+_SECTIONS: dict[str, Callable[[], Any]] = {
+    "memory": LinuxMemory, "cpu": LinuxCPU, "pids": LinuxPids, "block_io": LinuxBlockIO}
+
+
+def resources_from_flags(base: LinuxResources | None = None,
+                         flags: dict[str, str | int | None] | None = None) -> LinuxResources:
+    """``base`` (from --resources, may be None) with every given flag applied on
+    top.  ``flags``: CLI flag (a key of :data:`FLAGS`) -> value, raw strings
+    allowed; None leaves ``base`` alone."""
     r = base if base is not None else LinuxResources()
-    mem_flags = (memory, memory_swap, memory_reservation, kernel_memory, kernel_memory_tcp)
-    if any(v is not None for v in mem_flags):
-        m = r.memory or LinuxMemory()
-        if memory is not None:
-            m.limit = parse_bytes(memory, "--memory")
-        if memory_swap is not None:
-            m.swap = parse_bytes(memory_swap, "--memory-swap")
-        if memory_reservation is not None:
-            m.reservation = parse_bytes(memory_reservation, "--memory-reservation")
-        if kernel_memory is not None:
-            m.kernel = parse_bytes(kernel_memory, "--kernel-memory")
-        if kernel_memory_tcp is not None:
-            m.kernel_tcp = parse_bytes(kernel_memory_tcp, "--kernel-memory-tcp")
-        r.memory = m
-    cpu_flags = (cpu_shares, cpu_quota, cpu_period, cpu_rt_period, cpu_rt_runtime, cpu_idle,
-                 cpuset_cpus, cpuset_mems)
-    if any(v is not None for v in cpu_flags):
-        c = r.cpu or LinuxCPU()
-        if cpu_shares is not None:
-            c.shares = _int(cpu_shares, "--cpu-share")
-        if cpu_quota is not None:
-            c.quota = _int(cpu_quota, "--cpu-quota")
-        if cpu_period is not None:
-            c.period = _int(cpu_period, "--cpu-period")
-        if cpu_rt_period is not None:
-            c.realtime_period = _int(cpu_rt_period, "--cpu-rt-period")
-        if cpu_rt_runtime is not None:
-            c.realtime_runtime = _int(cpu_rt_runtime, "--cpu-rt-runtime")
-        if cpu_idle is not None:
-            c.idle = _int(cpu_idle, "--cpu-idle")
-        if cpuset_cpus is not None:
-            c.cpus = cpuset_cpus
-        if cpuset_mems is not None:
-            c.mems = cpuset_mems
-        r.cpu = c
-    if pids_limit is not None:
-        r.pids = LinuxPids(limit=_int(pids_limit, "--pids-limit"))
-    if blkio_weight is not None:
-        b = r.block_io or LinuxBlockIO()
-        b.weight = _int(blkio_weight, "--blkio-weight")
-        r.block_io = b
+    for flag, value in (flags or {}).items():
+        if value is None:
+            continue
+        section, field, parse = FLAGS[flag]
+        part = getattr(r, section)
+        if part is None:
+            part = _SECTIONS[section]()
+            setattr(r, section, part)
+        setattr(part, field, parse(value, flag))
     return r
 
 

@@ -69,9 +69,10 @@ def test_ps_lists_exactly_the_containers_pids(container: Any) -> None:
 def test_update_changes_live_limit(container: Any) -> None:
     store, cid, m, _ = container
     assert isinstance(m, V1Manager)
-    r = resources_from_flags(memory="64m", memory_swap="128m", pids_limit="20",
-                             cpu_shares="256", cpu_quota="30000", cpu_period="100000",
-                             cpuset_cpus="0", blkio_weight="300")
+    r = resources_from_flags(None, {
+        "--memory": "64m", "--memory-swap": "128m", "--pids-limit": "20", "--cpu-share": "256",
+        "--cpu-quota": "30000", "--cpu-period": "100000", "--cpuset-cpus": "0",
+        "--blkio-weight": "300"})
     drive(update(store, cid, r))
 
     def rd(ctrl: str, name: str) -> str:
@@ -90,7 +91,7 @@ def test_update_changes_live_limit(container: Any) -> None:
     saved = store.load(cid).config["linux"]["resources"]
     assert saved["memory"]["limit"] == 64 << 20 and saved["pids"]["limit"] == 20
     # A second update touching only pids keeps the memory limit.
-    drive(update(store, cid, resources_from_flags(pids_limit=30)))
+    drive(update(store, cid, resources_from_flags(None, {"--pids-limit": 30})))
     assert rd("memory", "memory.limit_in_bytes") == str(64 << 20)
     assert rd("pids", "pids.max") == "30"
 
@@ -105,7 +106,8 @@ def test_events_stats_once(container: Any) -> None:
 
 def test_events_reports_oom(container: Any) -> None:
     store, cid, m, procs = container
-    drive(update(store, cid, resources_from_flags(memory="32m", memory_swap="32m")))
+    r = resources_from_flags(None, {"--memory": "32m", "--memory-swap": "32m"})
+    drive(update(store, cid, r))
     gen = iter_events(store, cid, interval=0.3)
     first = next(gen)
     assert first["type"] == "stats"

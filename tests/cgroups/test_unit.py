@@ -254,8 +254,10 @@ def test_systemd_driver_without_systemd_is_a_clear_error() -> None:
 
 def test_update_flags_merge() -> None:
     base = res({"memory": {"limit": 1 << 20}, "cpu": {"shares": 100}})
-    r = resources_from_flags(base, memory_swap="2g", cpu_quota="-1", cpuset_mems="0",
-                             pids_limit="-1", blkio_weight=300, memory_reservation="512k")
+    r = resources_from_flags(base, {"--memory-swap": "2g", "--cpu-quota": "-1",
+                                    "--cpuset-mems": "0", "--pids-limit": "-1",
+                                    "--blkio-weight": 300, "--memory-reservation": "512k",
+                                    "--memory": None})
     assert r.memory is not None and r.cpu is not None and r.pids is not None
     assert (r.memory.limit, r.memory.swap, r.memory.reservation) == (1 << 20, 2 << 30, 512 << 10)
     assert (r.cpu.shares, r.cpu.quota, r.cpu.mems) == (100, -1, "0")

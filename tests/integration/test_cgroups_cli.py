@@ -81,6 +81,14 @@ def test_pause_resume_update_ps(runcgo: Runcgo) -> None:
     runcgo("update", "--memory", "96m", "--pids-limit", "30", cid, check=True)
     assert cg_file("memory", cid, "memory.limit_in_bytes") == str(96 << 20)
     assert cg_file("pids", cid, "pids.max") == "30"
+    # runc's --cpu-share and Docker's --cpu-shares spelling; a size flag's bad value
+    runcgo("update", "--cpu-share", "300", cid, check=True)
+    assert cg_file("cpu", cid, "cpu.shares") == "300"
+    runcgo("update", "--cpu-shares", "400", "--cpuset-cpus", "0", cid, check=True)
+    assert cg_file("cpu", cid, "cpu.shares") == "400"
+    assert cg_file("cpuset", cid, "cpuset.cpus") == "0"
+    r = runcgo("update", "--memory", "lots", cid)
+    assert r.returncode == 1 and "invalid value 'lots' for --memory" in r.stderr
     # Docker's update: JSON on stdin, zero means leave unchanged
     r = runcgo("update", "--resources", "-", cid,
                input='{"memory":{"limit":100663296,"reservation":0,"swap":201326592,"kernel":0},'
