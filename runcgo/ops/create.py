@@ -204,14 +204,15 @@ async def create_with_console(store: Store, container_id: str,
                             oci_version=spec.oci_version, status="creating",
                             config=_saved_config(spec), cgroup=cg.to_state(),
                             owner="", systemd_cgroup=opts.systemd_cgroup)
-        if cg.self_join() is not None:
+        join = cg.self_join()
+        if join is not None:
             # Limits before the first process: the child is born placed, and
             # configured, with no message to wait for (and v1's kmem limit can
             # only be set on an empty cgroup anyway).
             cg.set(linux.resources, devices=list(linux.devices or ()))
             plan.cgroup_configured = True
             st.cgroup = cg.to_state()
-        forked = selfjoin.fork_joined(cg, preexec.direct_clone_flags(plan))
+        forked = selfjoin.fork_joined(join, preexec.direct_clone_flags(plan))
         if forked.pid == 0:  # pragma: no cover - child
             parent_sock.close()
             plan.cgroup_tasks = forked.tasks or []

@@ -137,7 +137,7 @@ async def exec_with_console(store: Store, container_id: str,
     console: list[int] = []
     try:
         cg = cgroups.from_state(st.cgroup) if st.cgroup else None
-        forked = selfjoin.fork_joined(cg)
+        forked = selfjoin.fork_joined(cg.self_join() if cg is not None else None)
         pid, cgroup_tasks = forked.pid, forked.tasks
         if pid == 0:  # pragma: no cover - child
             parent_sock.close()

@@ -33,7 +33,7 @@ def _own_cgroups_after(m: CgroupManager | None) -> tuple[list[str] | None, dict[
     """fork_joined(m); the child joins its tasks and reports /proc/self/cgroup."""
     r, w = os.pipe()
     go_r, go_w = os.pipe()
-    forked = fork_joined(m)
+    forked = fork_joined(m.self_join() if m is not None else None)
     pid, tasks = forked.pid, forked.tasks
     if pid == 0:  # child
         try:
@@ -113,7 +113,7 @@ def test_join_error_names_the_cgroup(tmp_path: object) -> None:
 
 
 def fork_joined_tasks(m: CgroupManager) -> list[str] | None:
-    forked = fork_joined(m)
+    forked = fork_joined(m.self_join())
     if forked.pid == 0:
         os._exit(0)
     os.waitpid(forked.pid, 0)

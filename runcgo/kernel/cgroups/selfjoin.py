@@ -25,29 +25,29 @@ from __future__ import annotations
 
 import os
 
+from ..._record import record
 from .. import syscalls as sc
-from .base import CgroupManager
 
 __all__ = ["Forked", "fork_joined", "join_tasks"]
 
 
+@record
 class Forked:
     """What :func:`fork_joined` did.  ``tasks``: None when the parent must still
     :meth:`apply` the child, else the v1 ``tasks`` files the child joins itself
     (:func:`join_tasks`, first thing; maybe none).  ``in_namespaces``: the
     child was born in the new namespaces asked for."""
 
-    __slots__ = ("in_namespaces", "pid", "tasks")
+    pid: int
+    tasks: list[str] | None
+    in_namespaces: bool
 
-    def __init__(self, pid: int, tasks: list[str] | None, in_namespaces: bool) -> None:
-        self.pid, self.tasks, self.in_namespaces = pid, tasks, in_namespaces
 
-
-def fork_joined(cg: CgroupManager | None, ns_flags: int = 0) -> Forked:
+def fork_joined(how: tuple[str | None, list[str]] | None, ns_flags: int = 0) -> Forked:
     """fork(), the child born in its cgroup2 directory and, with ``ns_flags``
-    (CLONE_NEW*), in new namespaces -- as far as the kernel allows.  When it
-    refuses, a plain fork: the caller then unshares and applies as before."""
-    how = cg.self_join() if cg is not None else None
+    (CLONE_NEW*), in new namespaces -- as far as the kernel allows.  ``how``
+    is the manager's :meth:`self_join` (None: the parent will apply).  When
+    the kernel refuses, a plain fork: the caller unshares and applies as before."""
     into, tasks = how if how is not None else (None, None)
     fd = -1
     if into is not None:
