@@ -17,7 +17,7 @@ Why ctypes and not python-prctl: python-prctl knows neither the ambient set nor
 CAP_CHECKPOINT_RESTORE (40), needs a compiler and libcap headers to install, and
 costs an extension-module import on every ``create``.  The whole job is one
 capset(2) call and a few prctl(2) calls, so this module talks to libc directly
-and imports nothing but ctypes.
+through the runtime's one libc handle (kernel/syscalls.py).
 
 Why the capability number comes from PR_CAPBSET_READ probing and not
 /proc/sys/kernel/cap_last_cap: ``apply_*`` run inside the container's mount
@@ -32,6 +32,16 @@ import errno
 from .. import log
 from ..errors import ConfigError
 from ..spec import LinuxCapabilities
+from .syscalls import (
+    PR_CAP_AMBIENT,
+    PR_CAP_AMBIENT_CLEAR_ALL,
+    PR_CAP_AMBIENT_RAISE,
+    PR_CAPBSET_DROP,
+    PR_CAPBSET_READ,
+    PR_SET_KEEPCAPS,
+    prctl,
+)
+from .syscalls import libc as _libc
 
 #: Index = capability number (linux/capability.h).  41 names, 0..40.
 CAP_NAMES: tuple[str, ...] = (
@@ -49,18 +59,8 @@ CAP_NUMBERS: dict[str, int] = {name: i for i, name in enumerate(CAP_NAMES)}
 
 SET_NAMES = ("bounding", "effective", "inheritable", "permitted", "ambient")
 
-PR_CAPBSET_READ = 23
-PR_CAPBSET_DROP = 24
-PR_SET_KEEPCAPS = 8
-PR_CAP_AMBIENT = 47
-PR_CAP_AMBIENT_RAISE = 2
-PR_CAP_AMBIENT_CLEAR_ALL = 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                        ctypes.c_ulong]
-_libc.prctl.restype = ctypes.c_int
 
 
 class _CapHeader(ctypes.Structure):
@@ -73,14 +73,6 @@ class _CapData(ctypes.Structure):
 
 
 _CapDataPair = _CapData * 2
-
-
-def _prctl(option: int, arg2: int = 0, what: str = "") -> int:
-    r: int = _libc.prctl(option, arg2, 0, 0, 0)
-    if r < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, what or f"prctl({option})")
-    return r
 
 
 def last_cap() -> int:
@@ -166,7 +158,7 @@ def apply_bounding(caps: LinuxCapabilities | None) -> None:
     keep = _mask(caps.bounding)
     for n in range(last_cap() + 1):
         if have >> n & 1 and not keep >> n & 1:
-            _prctl(PR_CAPBSET_DROP, n, f"drop {CAP_NAMES[n]} from the bounding set")
+            prctl(PR_CAPBSET_DROP, n, what=f"drop {CAP_NAMES[n]} from the bounding set")
 
 
 def keep_caps_for_user_switch() -> None:
@@ -175,7 +167,7 @@ def keep_caps_for_user_switch() -> None:
     Without it the kernel clears permitted and effective on the switch and
     apply_sets could not raise anything for a non-root user.
     """
-    _prctl(PR_SET_KEEPCAPS, 1, "prctl(PR_SET_KEEPCAPS, 1)")
+    prctl(PR_SET_KEEPCAPS, 1, what="prctl(PR_SET_KEEPCAPS, 1)")
 
 
 def capget() -> tuple[int, int, int]:
@@ -225,7 +217,7 @@ def apply_sets(caps: LinuxCapabilities | None) -> None:
     """
     if caps is None:
         return
-    _prctl(PR_SET_KEEPCAPS, 0, "prctl(PR_SET_KEEPCAPS, 0)")
+    prctl(PR_SET_KEEPCAPS, 0, what="prctl(PR_SET_KEEPCAPS, 0)")
     eff, prm, inh = _mask(caps.effective), _mask(caps.permitted), _mask(caps.inheritable)
     capset(eff, prm, inh)
     r: int = _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)

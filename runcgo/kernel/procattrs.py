@@ -20,9 +20,7 @@ import re
 from ..errors import ConfigError
 from ..spec import IOPriority, LinuxMemoryPolicy, LinuxPersonality, Scheduler
 from . import syscalls
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
+from .syscalls import libc as _libc
 
 # --- personality(2) ----------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Classic-BPF plumbing for seccomp: the -ENOSYS stub and seccomp(2) itself.
 
 Kept apart from the libseccomp compiler so that the warm path (a cached
-program) loads a filter with nothing but ctypes and struct.
+program) loads a filter with nothing but ctypes, struct and kernel/syscalls.py.
 
 The -ENOSYS stub: a profile written for an older kernel blocks every syscall it
 does not name with its default action (usually EPERM).  For syscalls *newer*
@@ -16,6 +16,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import struct
+
+from .syscalls import libc as _libc
 
 # seccomp(2)
 SYS_seccomp = 317  # x86-64
@@ -49,8 +51,6 @@ _RET = 0x06
 _OFF_NR = 0
 _OFF_ARCH = 4
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
 
 
 class _SockFprog(ctypes.Structure):

@@ -11,6 +11,7 @@ import ctypes
 import os
 
 _libc = ctypes.CDLL(None, use_errno=True)
+libc = _libc  # the one handle: every kernel module calls libc through it
 
 # clone/unshare flags
 CLONE_NEWTIME = 0x00000080
@@ -64,6 +65,7 @@ PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_SET_NAME = 15
+PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
@@ -155,10 +157,11 @@ def setdomainname(name: str) -> None:
         raise _fail("setdomainname", name)
 
 
-def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0,
+          what: str = "") -> int:
     r: int = _libc.prctl(option, arg2, arg3, arg4, arg5)
     if r < 0:
-        raise _fail(f"prctl({option})")
+        raise _fail(what or f"prctl({option})")
     return r
 
 

@@ -20,6 +20,7 @@ import errno
 import os
 import struct
 
+from ..syscalls import libc as _libc
 from .base import CgroupError
 from .devrules import WILDCARD, Rule, effective
 
@@ -50,8 +51,6 @@ _JNE_K = 0x55  # BPF_JMP | BPF_JNE | BPF_K
 _JEQ_K = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
 _EXIT = 0x95
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
 
 
 def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:

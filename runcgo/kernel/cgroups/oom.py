@@ -15,13 +15,13 @@ from __future__ import annotations
 import ctypes
 import os
 
+from ..syscalls import libc as _libc
 from .base import CgroupError, read_keyed, write_file
 
 _IN_MODIFY = 0x2
 _IN_CLOEXEC = 0o2000000
 _IN_NONBLOCK = 0o4000
 
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class OOMWatcher:
