@@ -11,7 +11,7 @@ from ..kernel import cgroups
 from ..kernel.signals import SIGKILL
 from ..state import ContainerState, Store
 from . import hooks as H
-from .kill import signal_all, signal_init
+from .kill import owns_pidns, signal_all, signal_init
 from .start import saved_hooks
 
 
@@ -53,11 +53,6 @@ def destroy(store: Store, st: ContainerState) -> None:
     store.remove_dir(st.id)
 
 
-def _owns_pidns(st: ContainerState) -> bool:
-    ns = st.config.get("namespaces") or {}
-    return "pid" in ns and ns["pid"] is None
-
-
 def _kill_and_wait(st: ContainerState, timeout: float = 10.0) -> None:
     try:
         pidfd = os.pidfd_open(st.pid)
@@ -67,7 +62,7 @@ def _kill_and_wait(st: ContainerState, timeout: float = 10.0) -> None:
         with suppress(Exception):
             # When the init is PID 1 of a namespace of its own, its death takes
             # every process of the container with it (as runc: no freezing).
-            if st.cgroup and not _owns_pidns(st):
+            if st.cgroup and not owns_pidns(st):
                 signal_all(st, SIGKILL)
             else:
                 signal_init(st, SIGKILL)

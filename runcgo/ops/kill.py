@@ -50,6 +50,12 @@ def shares_host_pidns(st: ContainerState) -> bool:
     return "pid" not in ns
 
 
+def owns_pidns(st: ContainerState) -> bool:
+    """The init is PID 1 of a pid namespace made for it: its death kills the rest."""
+    ns = st.config.get("namespaces") or {}
+    return "pid" in ns and ns["pid"] is None
+
+
 async def kill(store: Store, container_id: str, sig: int = SIGTERM,
                all_processes: bool = False) -> None:
     with store.lock(container_id):

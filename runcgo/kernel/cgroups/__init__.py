@@ -17,6 +17,9 @@ INTERFACE CONTRACT (used by ops/ and kernel/preexec; keep it stable):
             # pass spec.linux.devices, or [] ) adds runc's always-allowed device
             # rules and the container's own device nodes to resources.devices;
             # leave it None on ``update``.
+        def self_join(self) -> tuple[str | None, list[str]] | None
+            # how a child enters by itself (cgroup2 dir to clone into, v1 tasks
+            # files); None: only apply() will do.  See selfjoin.py.
         def destroy(self) -> None                   # remove only what we created
         def freeze(self) -> None; def thaw(self) -> None
         def freezer_state(self) -> str              # "frozen" | "thawed"
