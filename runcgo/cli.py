@@ -22,36 +22,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-USAGE = """usage: runcgo [global options] COMMAND [options] [arguments]
-
-An OCI container runtime in Python, runc-compatible.
-
-global options:
-  --root DIR              state directory (default /run/runcgo)
-  --log FILE              log file (default: stderr)
-  --log-format text|json  log format (default text)
-  --debug                 log debug messages
-  --systemd-cgroup        use the systemd cgroup driver
-  --rootless true|false|auto
-  -v, --version           print the version
-
-commands:
-  spec      write a default config.json
-  create    create a container (init waits for start)
-  start     start a created container
-  run       create and start a container
-  exec      run a process in a running container
-  state     print the state of a container
-  list      list containers
-  kill      send a signal to a container
-  delete    delete a container
-  pause     pause all processes of a container
-  resume    resume a paused container
-  update    update resource limits
-  ps        list the processes of a container
-  events    print container events (stats, oom)
-  features  print the features this runtime supports
-"""
 
 _GLOBAL_VALUE = {"--root", "--log", "--log-format", "--rootless", "--criu"}
 _GLOBAL_BOOL = {"--debug", "--systemd-cgroup"}
@@ -65,6 +35,7 @@ class Globals:
         self.debug = False
         self.systemd_cgroup = False
         self.rootless = "auto"
+        self.criu = "criu"
 
 
 def _parse_globals(argv: list[str]) -> tuple[Globals, list[str]]:
@@ -258,9 +229,6 @@ def cmd_spec(argv: list[str], g: Globals) -> int:
 
 
 def cmd_exec(argv: list[str], g: Globals) -> int:
-    from .ops import drive
-    from .ops import exec as E
-
     p = _parser("exec")
     p.add_argument("-p", "--process")
     p.add_argument("-t", "--tty", action="store_true")
@@ -280,7 +248,26 @@ def cmd_exec(argv: list[str], g: Globals) -> int:
     p.add_argument("--cgroup")
     _id(p)
     p.add_argument("command", nargs=REMAINDER)
-    a = p.parse_args(argv)
+    a = p.parse_args(argv)  # a usage error exits 1, as runc's
+    try:
+        return _exec(a, g)
+    except RuncgoError as exc:  # runc: every failure to exec is 255, the
+        exc.exit_code = 255     # process's own status is everything below
+        raise
+    except OSError as exc:
+        from .errors import describe_oserror
+
+        raise _ExecFailed(describe_oserror(exc)) from None
+
+
+class _ExecFailed(RuncgoError):
+    exit_code = 255
+
+
+def _exec(a: SimpleNamespace, g: Globals) -> int:
+    from .ops import drive
+    from .ops import exec as E
+
     store = Store(g.root)
     st = store.load(a.container_id)
     if a.process:
@@ -421,7 +408,47 @@ def cmd_features(argv: list[str], g: Globals) -> int:
     return 0
 
 
+_CRIU_BOOL = ("--tcp-established", "--ext-unix-sk", "--shell-job", "--file-locks", "--lazy-pages",
+              "--auto-dedup")
+_CRIU_VALUE = ("--image-path", "--work-path", "--manage-cgroups-mode", "--empty-ns")
+
+
+def cmd_checkpoint(argv: list[str], g: Globals) -> int:
+    from .ops import drive
+    from .ops.checkpoint import checkpoint
+
+    p = _parser("checkpoint")
+    for flag in (*_CRIU_VALUE, "--parent-path", "--page-server"):
+        p.add_argument(flag)
+    for flag in (*_CRIU_BOOL, "--leave-running", "--pre-dump"):
+        p.add_argument(flag, action="store_true")
+    p.add_argument("--status-fd", type=int, default=-1)
+    _id(p)
+    a = p.parse_args(argv)
+    drive(checkpoint(Store(g.root), a.container_id, a, g.criu))
+    return 0
+
+
+def cmd_restore(argv: list[str], g: Globals) -> int:
+    from .ops import drive
+    from .ops.checkpoint import restore
+
+    p = _parser("restore")
+    for flag in (*_CRIU_VALUE, "--console-socket", "--pid-file", "--lsm-profile",
+                 "--lsm-mount-context"):
+        p.add_argument(flag)
+    p.add_argument("-b", "--bundle", default=".")
+    p.add_argument("-d", "--detach", action="store_true")
+    for flag in (*_CRIU_BOOL, "--no-subreaper", "--no-pivot"):
+        p.add_argument(flag, action="store_true")
+    _id(p)
+    a = p.parse_args(argv)
+    drive(restore(Store(g.root), a.container_id, a, g.criu))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[list[str], Globals], int]] = {
+    "checkpoint": cmd_checkpoint, "restore": cmd_restore,
     "create": cmd_create, "start": cmd_start, "run": cmd_run, "state": cmd_state,
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec,
     "features": cmd_features, "exec": cmd_exec,
@@ -435,16 +462,22 @@ def main(argv: list[str]) -> int:
     try:
         g, rest = _parse_globals(argv)
         log.configure(g.log, g.log_format, g.debug)
-        if not rest or rest[0] in ("--help", "-h", "help"):
-            sys.stdout.write(USAGE)
-            return 0 if rest else 1
+        if not rest or rest[0] in ("--help", "-h") or rest == ["help"]:
+            from .help import main_help
+
+            sys.stdout.write(main_help())
+            return 0
         if rest[0] == "--version":
             sys.stdout.write(version_text())
             return 0
-        cmd = rest[0]
-        handler = COMMANDS.get(cmd)
+        if rest[0] == "help":  # `runcgo help run` is `runcgo run --help`
+            rest = [rest[1], "--help"]
+        handler = COMMANDS.get(rest[0])
         if handler is None:
-            raise InvalidArgument(f"no such command: {cmd!r} (see `runcgo --help`)")
+            from .help import unknown_topic
+
+            raise InvalidArgument(unknown_topic(rest[0]))
+        cmd = rest[0]
         return handler(rest[1:], g)
     except RuncgoError as exc:
         return _fail(cmd, str(exc), exc.exit_code)

@@ -94,7 +94,9 @@ class Parser:
             if tok in ("-h", "--help"):
                 import sys
 
-                sys.stdout.write(self.usage())
+                from .help import command_help
+
+                sys.stdout.write(command_help(self.prog.split()[-1], self))
                 raise SystemExit(0)
             if not tok.startswith("-") or tok == "-" or (rest_cmd and args) or tok[1:].isdigit():
                 args.append(tok)

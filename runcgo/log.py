@@ -12,15 +12,29 @@ import sys
 import time
 
 from . import _json as json
+from ._lite import suppress
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
-_state: dict[str, object] = {"path": None, "format": "text", "level": 20}
+_state: dict[str, object] = {"fd": -1, "format": "text", "level": 20}
 
 
 def configure(path: str | None, fmt: str = "text", debug: bool = False) -> None:
-    _state["path"] = path
+    """Open ``--log`` once, close-on-exec.
+
+    One fd rather than an open per line: the container's init logs too, and
+    after pivot_root a path would name a file inside the container (or fail and
+    spill onto the container's stderr).  The fd follows the init across fork and
+    is gone at its execve.
+    """
     _state["format"] = fmt
     _state["level"] = 10 if debug else 20
+    old = _state["fd"]
+    if isinstance(old, int) and old >= 0:
+        os.close(old)
+        _state["fd"] = -1
+    if path:
+        with suppress(OSError):  # if it can't be opened, lines go to stderr instead
+            _state["fd"] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
 
 def _now() -> str:
@@ -38,14 +52,10 @@ def emit(level: str, msg: str) -> None:
     if _LEVELS[level] < int(_state["level"]):  # type: ignore[call-overload]
         return
     line = _format(level, msg) + "\n"
-    path = _state["path"]
-    if isinstance(path, str):
+    fd = _state["fd"]
+    if isinstance(fd, int) and fd >= 0:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                os.write(fd, line.encode())
-            finally:
-                os.close(fd)
+            os.write(fd, line.encode())
             return
         except OSError:
             pass

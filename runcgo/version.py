@@ -2,10 +2,16 @@
 
 __version__ = "0.1.0"
 SPEC_VERSION = "1.3.0"
+RUNC_COMPAT = "1.1.5"  # the runc release whose CLI, exit codes and state layout runcgo matches
 
 
 def version_text() -> str:
-    """runc's shape: NAME version X / commit: ... / spec: ..."""
+    """runc's shape: NAME version X / commit: ... / spec: ...
+
+    The first line also names the runc release whose command line and
+    behaviour runcgo follows: tools (and runc's own tests) look for
+    "runc version N.N.N" there.
+    """
     import os
 
     try:
@@ -13,4 +19,5 @@ def version_text() -> str:
             commit = f.read().strip() or "unknown"
     except OSError:
         commit = "unknown"
-    return f"runcgo version {__version__}\ncommit: {commit}\nspec: {SPEC_VERSION}\n"
+    return (f"runcgo version {__version__} (runc version {RUNC_COMPAT} compatible)\n"
+            f"commit: {commit}\nspec: {SPEC_VERSION}\n")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .. import log  # noqa: F401
+from .. import log
 
 # Everything the children run after pivot_root/setns(mnt) must be imported
 # here, before fork: the runtime's own files are not reachable from inside.
@@ -258,6 +258,7 @@ class _CgroupGate:
 
 
 def _init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
+    log.debug("child process in init(): building the container from inside its namespaces")
     os.setsid()
     ns = plan.namespaces
     gate = _CgroupGate(sock, "cgroup" in ns and ns["cgroup"] is None, plan.cgroup_joined,
@@ -307,6 +308,7 @@ def _init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
         except OSError as exc:
             if exc.errno not in (38, 13):  # ENOSYS; EACCES in some user namespaces
                 raise
+    log.debug("init: closing the pipe to signal completion once the process is set up")
     exe, env = become(proc, plan.procattrs, plan.preserve_fds,
                       plan.seccomp if not proc.no_new_privileges else None, state_json)
     S.send(sock, {"type": "ready"})
@@ -326,8 +328,7 @@ def become(proc: Process, procattrs: list[Callable[[], None]], preserve_fds: int
 
     Order matters: attributes and rlimits while still root; seccomp before the
     capability drop when there is no no_new_privs (loading needs CAP_SYS_ADMIN);
-    bounding set, keep-caps, uid switch, then the remaining capability sets;
-    cwd only as the final user.  Returns the resolved executable and env.
+    bounding set, keep-caps, uid switch, then the remaining capability sets.  Returns the resolved executable and env.
     """
     for apply in procattrs:
         apply()
@@ -340,14 +341,23 @@ def become(proc: Process, procattrs: list[Callable[[], None]], preserve_fds: int
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
     if early_seccomp is not None:
         seccomp.load(early_seccomp, state_json or None)
+    # The cwd is tried first with our full privileges (a root-owned 0700 dir the
+    # user may not search) and again as the final user (a dir only that user can
+    # reach, e.g. root squashed on NFS): runc accepts either.
+    try:
+        os.chdir(proc.cwd)
+        cwd_done = True
+    except OSError:
+        cwd_done = False
     capabilities.apply_bounding(proc.capabilities)
     capabilities.keep_caps_for_user_switch()
     process.switch_user(proc.user)
     capabilities.apply_sets(proc.capabilities)
-    try:
-        os.chdir(proc.cwd)
-    except OSError as exc:
-        raise OSError(exc.errno, f'chdir to cwd ("{proc.cwd}") set in config.json') from None
+    if not cwd_done:
+        try:
+            os.chdir(proc.cwd)
+        except OSError as exc:
+            raise OSError(exc.errno, f'chdir to cwd ("{proc.cwd}") set in config.json') from None
     _check_cwd_inside(proc.cwd)
     # (the labels themselves are armed in _exec, right before execve)
     assert proc.args
@@ -433,6 +443,7 @@ def run_exec_child(sock: _socket.socket, plan: ExecPlan) -> NoReturn:
         if pid == 0:
             try:
                 _pass_gate(gate)
+                log.debug("child process in init(): inside the container's namespaces")
                 _exec_process(sock, plan)
             except BaseException as exc:
                 _report(sock, exc, "exec")
@@ -450,6 +461,8 @@ def _exec_process(sock: _socket.socket, plan: ExecPlan) -> NoReturn:
     if proc.terminal:
         os.setsid()
         _setup_terminal(sock, proc, console=False)
+    # (debug lines before become(): a seccomp profile may trap write(2) after it)
+    log.debug(f"setns_init: about to exec {proc.args[0] if proc.args else ''!r}")
     exe, env = become(proc, plan.procattrs, plan.preserve_fds,
                       plan.seccomp if not proc.no_new_privileges else None)
     if proc.no_new_privileges and plan.seccomp is not None:

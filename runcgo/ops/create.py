@@ -212,6 +212,7 @@ async def create_with_console(store: Store, container_id: str,
             cg.set(linux.resources, devices=list(linux.devices or ()))
             plan.cgroup_configured = True
             st.cgroup = cg.to_state()
+        log.debug(f"nsexec container setup: forking the init of {container_id!r}")
         forked = selfjoin.fork_joined(join, preexec.direct_clone_flags(plan))
         if forked.pid == 0:  # pragma: no cover - child
             parent_sock.close()

@@ -137,6 +137,7 @@ async def exec_with_console(store: Store, container_id: str,
     console: list[int] = []
     try:
         cg = cgroups.from_state(st.cgroup) if st.cgroup else None
+        log.debug(f"nsexec container setup: forking a process to join {container_id!r}")
         forked = selfjoin.fork_joined(cg.self_join() if cg is not None else None)
         pid, cgroup_tasks = forked.pid, forked.tasks
         if pid == 0:  # pragma: no cover - child

@@ -102,16 +102,16 @@ def test_exec_into_stopped_and_missing(runcgo: Runcgo) -> None:
     cid, bundle = runcgo.bundle(["true"])
     runcgo("run", "--keep", "--bundle", str(bundle), cid, check=True)
     r = runcgo("exec", cid, "true")
-    assert r.returncode == 1 and "container not running" in r.stderr
+    assert r.returncode == 255 and "container not running" in r.stderr  # runc: exec failures are 255
     runcgo("delete", cid, check=True)
     r = runcgo("exec", "ghost", "true")
-    assert r.returncode == 1 and "does not exist" in r.stderr
+    assert r.returncode == 255 and "does not exist" in r.stderr
 
 
 def test_exec_missing_executable(runcgo: Runcgo, running) -> None:
     cid, _ = running
     r = runcgo("exec", cid, "nosuchcmd")
-    assert r.returncode == 1
+    assert r.returncode == 255
     assert 'exec: "nosuchcmd": executable file not found in $PATH' in r.stderr
 
 
@@ -122,7 +122,7 @@ def test_exec_paused_is_refused_unless_ignored(runcgo: Runcgo, running) -> None:
         assert runcgo.state(cid)["status"] == "paused"
         t0 = time.monotonic()
         r = runcgo("exec", cid, "true")
-        assert r.returncode == 1 and "paused" in r.stderr
+        assert r.returncode == 255 and "paused" in r.stderr
         assert time.monotonic() - t0 < 5
     finally:
         runcgo("resume", cid, check=True)
@@ -149,4 +149,14 @@ def test_exec_process_json_bad_type(runcgo: Runcgo, running, tmp_path: Path) -> 
     proc = tmp_path / "p.json"
     proc.write_text(json.dumps({"args": ["true"], "cwd": "/", "user": {"uid": "x"}}))
     r = runcgo("exec", "--process", str(proc), cid)
-    assert r.returncode == 1 and "$.user.uid" in r.stderr
+    assert r.returncode == 255 and "$.user.uid" in r.stderr
+
+
+def test_exec_failures_exit_255_usage_errors_1(runcgo: Runcgo, running, tmp_path: Path) -> None:
+    """runc's split: the command's own status below 255, 255 when runc could not exec it,
+    1 for a command line it could not parse."""
+    cid, _ = running
+    assert runcgo("exec", cid, "sh", "-c", "exit 42").returncode == 42
+    r = runcgo("exec", "--pid-file", str(tmp_path / "missing" / "pid"), cid, "true")
+    assert r.returncode == 255 and "exec failed" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert runcgo("exec", "--bogus", cid, "true").returncode == 1

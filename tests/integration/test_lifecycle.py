@@ -264,7 +264,7 @@ def test_version_shape() -> None:
     r = subprocess.run([*runcgo_cmd(), "--version"], capture_output=True, text=True)
     lines = r.stdout.splitlines()
     assert r.returncode == 0
-    assert lines[0].startswith("runcgo version ")
+    assert lines[0].startswith("runcgo version ") and "(runc version 1.1.5 compatible)" in lines[0]
     assert lines[1].startswith("commit: ")
     assert lines[2] == "spec: 1.3.0"
 

@@ -82,7 +82,41 @@ def test_version_and_help(capsys) -> None:
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("runcgo version ") and out[2] == "spec: 1.3.0"
     assert cli.main(["nosuchcmd"]) == 1
-    assert "no such command" in capsys.readouterr().err
+    assert "No help topic for 'nosuchcmd'" in capsys.readouterr().err
+
+
+def test_version_first_line_names_the_runc_release_it_follows(capsys) -> None:
+    import re
+
+    cli.main(["-v"])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert re.search(r"runc version \d+\.\d+\.\d+", first), first
+
+
+@pytest.mark.parametrize("cmd", ["checkpoint", "create", "delete", "events", "exec", "kill", "list",
+                                 "pause", "ps", "restore", "resume", "run", "spec", "start",
+                                 "state", "update", "features"])
+def test_every_command_has_help(cmd: str, capsys) -> None:
+    """runc's layout: NAME: then the command (and the runc command it stands in for)."""
+    with pytest.raises(SystemExit) as exc:
+        cli.main([cmd, "-h"])
+    assert exc.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "NAME:" and f"runcgo {cmd} - " in lines[1] and f"runc {cmd}" in lines[1]
+    assert "USAGE:" in lines
+
+
+def test_main_help_and_help_topics(capsys) -> None:
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("NAME:\n") and "runc - Open Container Initiative runtime" in out
+    for name in ("checkpoint", "restore", "exec", "update"):
+        assert f"\n   {name} " in out
+    with pytest.raises(SystemExit):
+        cli.main(["help", "kill"])
+    assert "--all, -a" in capsys.readouterr().out
+    assert cli.main(["foo", "-h"]) != 0
+    assert "No help topic for 'foo'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("text", "secs"), [("5s", 5.0), ("100ms", 0.1), ("1m30s", 90.0), ("2", 2.0)])

@@ -1,0 +1,131 @@
+"""Help pages: ``runcgo -h``, ``runcgo COMMAND -h``, ``runcgo help [COMMAND]``.
+
+Laid out as runc's (NAME / USAGE / OPTIONS), because scripts and runc's own
+test suite read them that way: line 2 names the command, and says which runc
+command it stands in for.  Loaded only when help is asked for.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .flags import Parser
+
+# command -> (arguments in the usage line, one-line summary)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "checkpoint": ("[command options] <container-id>", "checkpoint a running container with CRIU"),
+    "create": ("[command options] <container-id> [bundle]", "create a container; its init waits for start"),
+    "delete": ("[command options] <container-id>...", "delete a container and everything it holds"),
+    "events": ("[command options] <container-id>", "print container events: OOM kills and resource statistics"),
+    "exec": ("[command options] <container-id> <command> [args...]  || -p process.json <container-id>",
+             "run a new process inside a running container"),
+    "features": ("", "print the features this runtime supports, as JSON"),
+    "kill": ("[command options] <container-id> [signal]",
+             "send a signal (default SIGTERM) to the container's init, or with --all to every process"),
+    "list": ("[command options]", "list the containers under --root"),
+    "pause": ("<container-id>", "freeze every process of a container"),
+    "ps": ("[command options] <container-id> [ps options]", "show the processes running in a container"),
+    "restore": ("[command options] <container-id>", "restore a container from a CRIU checkpoint"),
+    "resume": ("<container-id>", "thaw a paused container"),
+    "run": ("[command options] <container-id> [bundle]", "create and start a container, then wait for it"),
+    "spec": ("[command options]", "write a default config.json into the bundle directory"),
+    "start": ("<container-id>", "start the user's process in a created container"),
+    "state": ("<container-id>", "print the state of a container as JSON"),
+    "update": ("[command options] <container-id>", "change the resource limits of a container"),
+}
+
+# long flag -> what it does (shared by every command that has the flag)
+FLAGS: dict[str, str] = {
+    "--bundle": "the bundle directory (config.json and rootfs); default: the current directory",
+    "--console-socket": "AF_UNIX socket that receives the pty master of a terminal container",
+    "--pid-file": "write the process's host pid to this file",
+    "--no-pivot": "chroot-style root (MS_MOVE) instead of pivot_root, for a rootfs on a ramdisk",
+    "--no-new-keyring": "keep the caller's session keyring instead of a new one",
+    "--preserve-fds": "pass N more file descriptors (3 .. 3+N-1) to the process (default: 0)",
+    "--pidfd-socket": "AF_UNIX socket that receives a pidfd of the process",
+    "--detach": "return once the process is started instead of waiting for it",
+    "--keep": "keep the container's state after it exits",
+    "--no-subreaper": "do not become the subreaper of the container's orphans",
+    "--force": "kill a container that is still running (SIGKILL) before deleting it",
+    "--all": "signal every process of the container, not only its init",
+    "--format": "output format: table or json (default: table)",
+    "--quiet": "print only the container IDs",
+    "--rootless": "write a config for a rootless container (user namespace, no cgroups)",
+    "--process": "a process.json describing the process to run",
+    "--tty": "allocate a pseudo-terminal",
+    "--cwd": "working directory inside the container",
+    "--env": "set an environment variable (NAME=value), repeatable",
+    "--user": "UID[:GID] to run as",
+    "--additional-gids": "an additional group id, repeatable",
+    "--cap": "add a capability to the process's sets, repeatable",
+    "--no-new-privs": "set no_new_privs for the process",
+    "--ignore-paused": "allow exec in a paused container",
+    "--process-label": "SELinux label for the process",
+    "--apparmor": "AppArmor profile for the process",
+    "--cgroup": "run in an existing sub-cgroup: [controller:]path, repeatable on cgroup v1",
+    "--resources": "JSON file with linux.resources to apply, or - for standard input",
+    "--interval": "interval between statistics (default: 5s)",
+    "--stats": "print the statistics once and exit",
+    "--image-path": "directory of the CRIU image files",
+    "--work-path": "directory for CRIU's work files and logs",
+    "--parent-path": "previous images of a pre-dump, relative to --image-path",
+    "--leave-running": "leave the container running after the checkpoint",
+    "--pre-dump": "dump memory only and leave the container running",
+    "--manage-cgroups-mode": "CRIU cgroups mode: soft (default), full, strict, ignore",
+    "--tcp-established": "checkpoint/restore established TCP connections",
+    "--ext-unix-sk": "allow external unix sockets",
+    "--shell-job": "allow a process attached to a shell's terminal",
+    "--file-locks": "checkpoint/restore file locks",
+    "--lazy-pages": "restore memory pages lazily through userfaultfd",
+    "--auto-dedup": "deduplicate memory images automatically",
+    "--empty-ns": "create this namespace but do not restore its properties",
+    "--page-server": "ADDRESS:PORT of a CRIU page server",
+    "--status-fd": "CRIU writes \\0 to this fd once lazy pages are ready (default: -1)",
+    "--lsm-profile": "LSM profile for the restored process, TYPE:NAME",
+    "--lsm-mount-context": "LSM mount context for the restored container",
+}
+
+
+def main_help() -> str:
+    rows = "\n".join(f"   {name:<11} {summary}" for name, (_, summary) in sorted(COMMANDS.items()))
+    return f"""NAME:
+   runcgo - OCI container runtime in Python, a drop-in for: runc - Open Container Initiative runtime
+
+USAGE:
+   runcgo [global options] command [command options] [arguments...]
+
+COMMANDS:
+{rows}
+   help        show the commands, or the help of one command
+
+GLOBAL OPTIONS:
+   --root value        state directory (default: /run/runcgo)
+   --log value         log file (default: standard error)
+   --log-format value  text or json (default: text)
+   --debug             also log debug messages
+   --systemd-cgroup    use the systemd cgroup driver (cgroupsPath is slice:prefix:name)
+   --rootless value    true, false or auto (default: auto)
+   --criu value        CRIU binary (default: criu)
+   --help, -h          show help
+   --version, -v       print the version
+"""
+
+
+def command_help(cmd: str, parser: Parser | None = None) -> str:
+    """Help for one command; ``parser`` lists the flags it really accepts."""
+    args, summary = COMMANDS.get(cmd, ("", ""))
+    text = f"NAME:\n   runcgo {cmd} - {summary} (as runc {cmd})\n\nUSAGE:\n   runcgo {cmd} {args}\n"
+    if parser is not None and parser.order:
+        rows = []
+        for opt in parser.order:
+            long = max(opt.names, key=len)
+            names = ", ".join(sorted(opt.names, key=len, reverse=True))
+            value = "" if opt.action == "store_true" else " value"
+            rows.append((f"{names}{value}", FLAGS.get(long, "")))
+        width = max(len(r[0]) for r in rows) + 2
+        text += "\nOPTIONS:\n" + "".join(f"   {n:<{width}}{h}\n" for n, h in rows)
+    return text
+
+
+def unknown_topic(cmd: str) -> str:
+    return f"No help topic for {cmd!r}: not a runcgo command (see `runcgo --help`)"
