@@ -390,6 +390,14 @@ def _setup_terminal(sock: _socket.socket, proc: Process, console: bool) -> None:
     """Allocate the pty in the container's devpts; the master goes to the parent."""
     C = pty_console
     master, peer, name = C.open_pty()
+    # The terminal belongs to the process's user (devpts' gid= option gives the
+    # group, usually tty): `stat $(tty)` shows uid 1000 for a uid-1000 process.
+    if proc.user.uid:
+        try:
+            os.fchown(peer, proc.user.uid, -1)
+        except OSError as exc:
+            if exc.errno not in (1, 22):  # EPERM, EINVAL: an unmapped uid in a user namespace
+                raise OSError(exc.errno, f"chown {name} to uid {proc.user.uid}") from None
     if proc.console_size:
         C.set_size(peer, proc.console_size.height, proc.console_size.width)
     if console:

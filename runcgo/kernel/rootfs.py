@@ -69,6 +69,8 @@ def prepare(plan: RootfsPlan) -> None:
         if not dev_bound:
             _make_devices(rootfd, plan)
         for d in plan.devices:
+            if os.path.normpath(d.path) == "/dev/ptmx":
+                continue  # always the link to the container's own pts/ptmx (engines list it anyway)
             _make_device(rootfd, d.path, d.type, d.major, d.minor,
                          d.file_mode if d.file_mode is not None else 0o666,
                          d.uid or 0, d.gid or 0, plan.in_userns)

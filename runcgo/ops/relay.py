@@ -67,9 +67,28 @@ def _copy_size(src: int, master: int) -> None:
         C.set_size(master, rows, cols)
 
 
+def _pollable(fd: int) -> bool:
+    """Whether epoll can watch ``fd``: a regular file or /dev/null as stdin
+    (``run -t </dev/null``) can't be registered (EPERM) -- and never blocks."""
+    import select
+
+    ep = select.epoll()
+    try:
+        ep.register(fd, select.EPOLLIN)
+    except PermissionError:
+        return False
+    finally:
+        ep.close()
+    return True
+
+
 async def _pump_in(master: int, stdin: int) -> None:
+    pollable = _pollable(stdin)
     while True:
-        await anyio.wait_readable(stdin)
+        if pollable:
+            await anyio.wait_readable(stdin)
+        else:
+            await anyio.sleep(0)  # a file reads at once; let the other tasks run
         data = os.read(stdin, 65536)
         if not data:
             # Piped input ended: the terminal's end-of-file character.

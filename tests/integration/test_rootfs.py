@@ -99,6 +99,15 @@ def test_linux_devices_are_created(runcgo: Runcgo) -> None:
     assert any(ln.endswith("/dev/sub/fuse") and "10, 229" in ln for ln in lines)
 
 
+def test_ptmx_in_linux_devices_stays_the_pts_link(runcgo: Runcgo) -> None:
+    """Engines list /dev/ptmx among the devices (privileged pods: every host device);
+    it stays the link to the container's own pts/ptmx (c 5:2 through the link)."""
+    out = run_out(runcgo, ["sh", "-c", "readlink /dev/ptmx; ls -lLn /dev/ptmx"],
+                  **{"linux.devices": [{"path": "/dev/ptmx", "type": "c", "major": 5, "minor": 2}]})
+    assert out.splitlines()[0] == "pts/ptmx"
+    assert out.splitlines()[1].startswith("crw-rw-rw") and "5,   2" in out
+
+
 def test_masked_paths_read_empty(runcgo: Runcgo) -> None:
     # (this kernel has no /proc/kcore; /proc/keys and /sys/firmware are in the default masks)
     out = run_out(runcgo, ["sh", "-c", "ls /sys/firmware | wc -l; wc -c < /proc/keys; "

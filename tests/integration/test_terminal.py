@@ -85,8 +85,8 @@ class Term:
         os.close(self.fd)
 
 
-def tty_bundle(runcgo: Runcgo, args: list[str]) -> tuple[str, Path]:
-    return runcgo.bundle(args, **{"process.terminal": True})
+def tty_bundle(runcgo: Runcgo, args: list[str], **edits: object) -> tuple[str, Path]:
+    return runcgo.bundle(args, **{"process.terminal": True}, **edits)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -165,6 +165,38 @@ def test_run_t_with_piped_stdin(runcgo: Runcgo) -> None:
     r = runcgo("run", "--bundle", str(bundle), cid, input="abc\n")
     assert r.returncode == 0, r.stderr
     assert "got:abc" in r.stdout
+
+
+def test_run_t_with_stdin_from_dev_null(runcgo: Runcgo, tmp_path: Path) -> None:
+    """`run </dev/null` with terminal: true: /dev/null (or a file) can't be polled,
+    it is read at once and ends the input; the container still gets its terminal."""
+    import subprocess
+
+    cid, bundle = tty_bundle(runcgo, ["sh", "-c", "stty size; read x; echo got:$x"])
+    r = runcgo("run", "--bundle", str(bundle), cid)  # the harness's stdin is /dev/null
+    assert r.returncode == 0, r.stderr
+    assert "got:" in r.stdout and "Traceback" not in r.stderr
+    (tmp_path / "in.txt").write_text("from-a-file\n")
+    cid, bundle = tty_bundle(runcgo, ["sh", "-c", "read x; echo got:$x"])
+    with open(tmp_path / "in.txt") as f:
+        p = subprocess.run([*runcgo_cmd(), "--root", str(runcgo.root), "run", "--bundle", str(bundle),
+                            cid], stdin=f, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "got:from-a-file" in p.stdout, p.stderr
+
+
+@pytest.mark.parametrize("how", ["run", "exec"])
+def test_terminal_belongs_to_the_process_user(runcgo: Runcgo, tmp_path: Path, how: str) -> None:
+    """The pty of a uid-1000 process is owned by uid 1000; its group stays devpts' gid=5."""
+    script = ["sh", "-c", "stat -c %u:%g $(tty)"]
+    if how == "run":
+        cid, bundle = tty_bundle(runcgo, script, **{"process.user": {"uid": 1000, "gid": 100}})
+        r = runcgo("run", "--bundle", str(bundle), cid)
+    else:
+        cid, bundle = runcgo.bundle(["sleep", "300"])
+        runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
+        r = runcgo("exec", "-t", "--user", "1000:100", cid, *script)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "1000:5"
 
 
 def recv_master(listener: socket.socket) -> tuple[int, bytes]:
