@@ -89,7 +89,10 @@ def _create_args(p: Parser, run: bool = False) -> None:
         p.add_argument("-d", "--detach", action="store_true")
         p.add_argument("--keep", action="store_true")
         p.add_argument("--no-subreaper", action="store_true")
+        p.add_argument("-t", "--tty", action="store_true")
     _id(p)
+    # runc-go's form: the bundle as a second argument (`run ID BUNDLE`), same as --bundle
+    p.add_argument("bundle_arg", nargs="?")
 
 
 def _create_opts(a: SimpleNamespace, g: Globals) -> Any:
@@ -97,6 +100,10 @@ def _create_opts(a: SimpleNamespace, g: Globals) -> Any:
 
     if a.preserve_fds < 0:
         raise InvalidArgument(f"--preserve-fds must not be negative: {a.preserve_fds}")
+    if a.bundle_arg is not None:
+        if a.bundle not in (".", a.bundle_arg):
+            raise InvalidArgument(f"two bundles given: --bundle {a.bundle} and {a.bundle_arg}")
+        a.bundle = a.bundle_arg
     return CreateOptions(bundle=a.bundle, pid_file=a.pid_file, console_socket=a.console_socket,
                          no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring,
                          preserve_fds=a.preserve_fds, systemd_cgroup=g.systemd_cgroup)
@@ -121,7 +128,11 @@ def cmd_run(argv: list[str], g: Globals) -> int:
     _create_args(p, run=True)
     a = p.parse_args(argv)
     opts = _create_opts(a, g)
-    if not a.detach and not a.console_socket and _wants_terminal(opts.bundle):
+    if a.tty:
+        if a.detach and not a.console_socket:
+            raise InvalidArgument("run -t -d needs --console-socket (the terminal must go somewhere)")
+        opts.force_terminal = True
+    if not a.detach and not a.console_socket and (a.tty or _wants_terminal(opts.bundle)):
         from .ops.relay import run_with_relay
 
         return run_with_relay(Store(g.root), a.container_id, opts, keep=a.keep)

@@ -52,7 +52,7 @@ FLAGS: dict[str, str] = {
     "--quiet": "print only the container IDs",
     "--rootless": "write a config for a rootless container (user namespace, no cgroups)",
     "--process": "a process.json describing the process to run",
-    "--tty": "allocate a pseudo-terminal",
+    "--tty": "allocate a pseudo-terminal (run: even when config.json says terminal: false)",
     "--cwd": "working directory inside the container",
     "--env": "set an environment variable (NAME=value), repeatable",
     "--user": "UID[:GID] to run as",

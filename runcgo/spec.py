@@ -502,7 +502,7 @@ def default_spec(rootless: bool = False) -> dict[str, Any]:
                     "TERM=xterm"],
             "cwd": "/",
             "capabilities": {k: list(_DEFAULT_CAPS)
-                             for k in ("bounding", "effective", "permitted")},
+                             for k in ("bounding", "effective", "permitted", "ambient")},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": True,
         },
@@ -526,8 +526,10 @@ def default_spec(rootless: bool = False) -> dict[str, Any]:
         ],
         "linux": {
             "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount",
-                                                 "cgroup")],
+            # No cgroup namespace, as runc 1.1's default: configs are built by adding
+            # to this one (`jq '.linux.namespaces += [{"type": "cgroup"}]'`), and a
+            # namespace listed twice is an error in runc and here.
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
                             "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
                             "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],

@@ -65,6 +65,9 @@ def make_bundle(dest: str, args: list[str] | None = None, **overrides: Any) -> s
     make_rootfs(os.path.join(dest, "rootfs"))
     cfg = default_config()
     cfg["process"]["terminal"] = False
+    # runc's default has no cgroup namespace; the tests want the isolation
+    # Docker and Kubernetes use on cgroup v2 (and exercise it on every run).
+    cfg["linux"]["namespaces"].append({"type": "cgroup"})
     if args:
         cfg["process"]["args"] = args
     for k, v in overrides.items():

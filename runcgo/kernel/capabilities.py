@@ -228,7 +228,9 @@ def apply_sets(caps: LinuxCapabilities | None) -> None:
         if not amb >> n & 1:
             continue
         if not (prm >> n & 1 and inh >> n & 1):
-            log.warning(f"ambient {CAP_NAMES[n]} skipped: not both permitted and inheritable")
+            # runc's own default lists ambient caps with no inheritable set, and runc
+            # says nothing: a debug line, not a warning engines copy into their logs.
+            log.debug(f"ambient {CAP_NAMES[n]} skipped: not both permitted and inheritable")
             continue
         if _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, n, 0, 0) < 0:
             raise OSError(ctypes.get_errno(), f"raise ambient {CAP_NAMES[n]}")

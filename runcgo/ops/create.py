@@ -43,6 +43,8 @@ class CreateOptions:
     # run -t in the foreground: keep the pty master for our own relay instead
     # of handing it to a --console-socket.
     relay_terminal: bool = False
+    # `run -t` (runc-go's form): a terminal even when config.json says false.
+    force_terminal: bool = False
 
 
 def rfc3339_now() -> str:
@@ -170,6 +172,8 @@ async def create_with_console(store: Store, container_id: str,
     bundle = os.path.abspath(opts.bundle)
     spec = S.load_config(bundle)
     assert spec.process is not None
+    if opts.force_terminal:
+        spec.process.terminal = True
     check_no_mountns(spec)
     for warning in capabilities.check(spec.process.capabilities):
         log.warning(warning)

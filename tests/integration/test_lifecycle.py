@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -319,3 +320,41 @@ def runcgo_prefix() -> str:
     from harness import TEST_CG_PREFIX
 
     return TEST_CG_PREFIX
+
+
+def test_runc_go_forms_bundle_as_second_argument(runcgo: Runcgo) -> None:
+    """runc-go's README: `run ID BUNDLE` / `create ID BUNDLE`, same as --bundle."""
+    cid, bundle = runcgo.bundle(["sh", "-c", "echo in-$(hostname)"])
+    r = runcgo("run", cid, str(bundle))
+    assert r.returncode == 0 and r.stdout == "in-runcgo\n", r.stderr
+    cid2, bundle2 = runcgo.bundle(["true"])
+    runcgo("create", cid2, str(bundle2), check=True)
+    assert runcgo.state(cid2)["bundle"] == str(bundle2)
+    runcgo("delete", "-f", cid2, check=True)
+    r = runcgo("run", "--bundle", str(bundle), runcgo.new_id(), str(bundle2))
+    assert r.returncode == 1 and "two bundles" in r.stderr
+    assert runcgo("run", cid, str(bundle), "extra").returncode == 1
+
+
+def test_run_t_gives_a_terminal_when_the_config_says_false(runcgo: Runcgo) -> None:
+    cid, bundle = runcgo.bundle(["sh", "-c", "tty; echo done"])
+    assert json.loads((bundle / "config.json").read_text())["process"]["terminal"] is False
+    r = runcgo("run", "-t", cid, str(bundle))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.replace("\r", "").splitlines()[0].startswith("/dev/pts/")
+    cid, bundle = runcgo.bundle(["tty"])
+    assert runcgo("run", cid, str(bundle)).stdout.strip() == "not a tty"
+
+
+def test_spec_redirected_to_config_json_explains(tmp_path: Path) -> None:
+    """`runcgo spec > config.json` (runc-go's README): the shell made the file empty."""
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    with open(bundle / "config.json", "w") as out:
+        r = subprocess.run([*runcgo_cmd(), "spec"], cwd=bundle, stdout=out, stderr=subprocess.PIPE,
+                           text=True)
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1
+    assert "writes config.json itself" in r.stderr
+    (bundle / "config.json").unlink()
+    subprocess.run([*runcgo_cmd(), "spec"], cwd=bundle, check=True)
+    assert json.loads((bundle / "config.json").read_text())["process"]["args"] == ["sh"]
