@@ -140,3 +140,11 @@ def api_pythons(session: nox.Session) -> None:
         ran += 1
     if not ran:
         session.error("neither Python 3.12 nor 3.13 found")
+
+
+@nox.session(python=False)
+def runc_suite(session: nox.Session) -> None:
+    """runc v1.1.5's own integration suite (../shared/suites/runc-integration) against runc
+    and runcgo in one run; fails when a test runc passes here does not pass with runcgo.
+    ``nox -s runc_suite -- --only exec,tty``."""
+    session.run(PY, "tests/suites/runc_parity.py", *session.posargs, external=True)

@@ -1,0 +1,100 @@
+"""runc's own integration suite (bats, runc v1.1.5) against runc and runcgo, side by side.
+
+    python tests/suites/runc_parity.py [--suite DIR] [--runcgo PATH] [--runc PATH] [--only a,b]
+
+Runs ``run.sh`` of the suite (``../shared/suites/runc-integration`` beside the
+checkout, or ``$RUNCGO_SUITES/runc-integration``) first with runc, then with
+runcgo, on this machine, and compares test by test.  Exits 1 when a test that
+passes with runc does not pass with runcgo (fails, or is skipped while runc ran
+it), so a change of the machine shows in runc's column and a regression of
+runcgo's in the verdict.  Tests runc fails here (the CRIU ones when criu is
+installed) are not held against runcgo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CHECKOUT = HERE.parent.parent
+
+_TAP = re.compile(r"^(ok|not ok) \d+ (.*?)(?: # (skip|SKIP)\b.*)?$")
+
+
+def default_suite() -> Path:
+    base = os.environ.get("RUNCGO_SUITES")
+    return Path(base) / "runc-integration" if base else CHECKOUT.parent / "shared" / "suites" / "runc-integration"
+
+
+def parse_results(out_dir: Path) -> dict[str, str]:
+    """``file: test name`` -> pass | fail | skip, from the TAP files run.sh leaves."""
+    results: dict[str, str] = {}
+    for tap in sorted(out_dir.glob("*.tap")):
+        for line in tap.read_text(errors="replace").splitlines():
+            m = _TAP.match(line)
+            if m:
+                status = "skip" if m.group(3) else ("pass" if m.group(1) == "ok" else "fail")
+                results[f"{tap.stem}: {m.group(2)}"] = status
+    return results
+
+
+def totals(results: dict[str, str]) -> str:
+    n = {k: sum(1 for v in results.values() if v == k) for k in ("pass", "fail", "skip")}
+    return f"{n['pass']} passed, {n['fail']} failed, {n['skip']} skipped"
+
+
+def run_suite(suite: Path, runtime: str, out: Path, only: str | None, tag: str) -> int:
+    cmd = ["bash", str(suite / "run.sh"), runtime, "--out", str(out), "--tag", tag]
+    if only:
+        cmd += ["--only", only]
+    print(f"$ {' '.join(cmd)}", flush=True)
+    return subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode
+
+
+def compare(theirs: dict[str, str], ours: dict[str, str]) -> list[str]:
+    """Tests runc passes and runcgo does not: the regressions."""
+    return sorted(name for name, status in theirs.items()
+                  if status == "pass" and ours.get(name) != "pass")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suite", type=Path, default=default_suite())
+    ap.add_argument("--runcgo", default="/usr/local/bin/runcgo")
+    ap.add_argument("--runc", default="/usr/sbin/runc")
+    ap.add_argument("--only", help="comma-separated .bats files (default: all)")
+    ap.add_argument("--out", type=Path, default=Path("/var/tmp/runcgo-runc-suite"))
+    a = ap.parse_args()
+    if not (a.suite / "run.sh").is_file():
+        print(f"runc suite not found at {a.suite} (set RUNCGO_SUITES)", file=sys.stderr)
+        return 2
+    results = {}
+    for tag, runtime in (("runc", a.runc), ("runcgo", a.runcgo)):
+        out = a.out / tag
+        for old in out.glob("*.tap"):
+            old.unlink()
+        rc = run_suite(a.suite, runtime, out, a.only, tag)
+        if rc not in (0, 1):  # 2: setup error, 3: /sys/fs/cgroup changed type
+            print(f"run.sh {runtime} ended with status {rc}: see {out}/summary.txt", file=sys.stderr)
+            return 1
+        results[tag] = parse_results(out)
+    print(f"\nrunc-bats runc:   {totals(results['runc'])}")
+    print(f"runc-bats runcgo: {totals(results['runcgo'])}")
+    regressions = compare(results["runc"], results["runcgo"])
+    for name in regressions:
+        print(f"  passes with runc, not with runcgo ({results['runcgo'].get(name, 'missing')}): {name}")
+    if regressions:
+        print(f"{len(regressions)} test(s) that pass with runc do not pass with runcgo "
+              f"(logs: {a.out}/runcgo/*.tap)")
+        return 1
+    print("every test that passes with runc passes with runcgo")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
