@@ -2,6 +2,8 @@
 # Install everything runcgo and its tests need on a fresh Debian 12 / Ubuntu machine, as root.
 # Idempotent: safe to run again.  Creates .venv in the checkout and links
 # /usr/local/bin/runcgo to it (the path Docker's daemon.json names).
+# Prints one line per step; the tools' own output goes to .bootstrap.log and is shown
+# only when a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +11,22 @@ if [ "$(id -u)" != 0 ]; then
     echo "bootstrap: run as root (containers need root)" >&2
     exit 1
 fi
+
+LOG="$PWD/.bootstrap.log"
+: > "$LOG"
+step() {  # step "what" command...: one progress line, the output in $LOG
+    local what=$1 t0=$SECONDS
+    shift
+    printf 'bootstrap: %s ... ' "$what"
+    if "$@" >>"$LOG" 2>&1; then
+        echo "done ($((SECONDS - t0)) s)"
+    else
+        local rc=$?
+        echo "FAILED (exit $rc); the last lines of $LOG:"
+        tail -n 30 "$LOG" >&2
+        exit "$rc"
+    fi
+}
 
 # What running containers needs (the demo installs just this) ...
 APT_PACKAGES=(
@@ -29,21 +47,28 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ "${#missing[@]}" -gt 0 ]; then
+apt_install() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    apt-get install -y -q --no-install-recommends "$@"
+}
+if [ "${#missing[@]}" -gt 0 ]; then
+    step "installing Debian packages: ${missing[*]}" apt_install "${missing[@]}"
 fi
 
 PY=/usr/bin/python3   # the real interpreter, never a version-manager shim (start-up cost)
-if [ ! -x .venv/bin/python ]; then
-    "$PY" -m venv .venv
-fi
-.venv/bin/pip install -q --upgrade pip >/dev/null
-.venv/bin/pip install -q -e '.[test,dev,systemd]'
-# Bytecode for every module: some environments set PYTHONDONTWRITEBYTECODE=1,
-# and without .pyc files each runcgo call pays to compile its imports.
-.venv/bin/python -m compileall -q runcgo >/dev/null
+make_venv() {
+    if [ ! -x .venv/bin/python ]; then
+        "$PY" -m venv .venv
+    fi
+    .venv/bin/pip install -q --upgrade pip
+    # setuptools' editable-install notices are not the user's business
+    PYTHONWARNINGS=ignore .venv/bin/pip install -q -e '.[test,dev,systemd]'
+    # Bytecode for every module: some environments set PYTHONDONTWRITEBYTECODE=1,
+    # and without .pyc files each runcgo call pays to compile its imports.
+    .venv/bin/python -m compileall -q runcgo
+}
+step "installing runcgo and its Python packages into .venv" make_venv
 git rev-parse --short HEAD > runcgo/_commit.txt 2>/dev/null || true
 # The console script: the real interpreter with -I -S (no site, no editable-install
 # finder: ~10 ms less on every call Docker makes) and this install's paths spelled out.
