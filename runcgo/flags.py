@@ -39,6 +39,10 @@ class _Pos:
 
 
 class Parser:
+    # Set by runcgo.docgen to collect each command's parser for man pages, docs
+    # and completion: the same tables the command line is parsed with.
+    help_hook: Callable[[Parser], None] | None = None
+
     def __init__(self, prog: str, **_ignored: Any) -> None:
         self.prog = prog
         self.opts: dict[str, _Opt] = {}
@@ -96,6 +100,9 @@ class Parser:
 
                 from .help import command_help
 
+                if Parser.help_hook is not None:
+                    Parser.help_hook(self)
+                    raise SystemExit(0)
                 sys.stdout.write(command_help(self.prog.split()[-1], self))
                 raise SystemExit(0)
             if not tok.startswith("-") or tok == "-" or (rest_cmd and args) or tok[1:].isdigit():

@@ -83,6 +83,23 @@ FLAGS: dict[str, str] = {
     "--status-fd": "CRIU writes \\0 to this fd once lazy pages are ready (default: -1)",
     "--lsm-profile": "LSM profile for the restored process, TYPE:NAME",
     "--lsm-mount-context": "LSM mount context for the restored container",
+    "--memory": "memory limit in bytes (k, m, g suffixes)",
+    "--memory-swap": "memory + swap limit in bytes; -1 for unlimited swap",
+    "--memory-reservation": "memory soft limit in bytes",
+    "--kernel-memory": "kernel memory limit (deprecated, ignored by current kernels)",
+    "--kernel-memory-tcp": "kernel TCP buffer limit (deprecated, ignored by current kernels)",
+    "--cpu-shares": "CPU shares, the relative weight against other containers (also --cpu-share)",
+    "--cpu-quota": "CPU time allowed per period, in microseconds (CFS quota)",
+    "--cpu-period": "CFS period in microseconds",
+    "--cpu-rt-period": "realtime period in microseconds",
+    "--cpu-rt-runtime": "realtime runtime per period in microseconds",
+    "--cpu-idle": "1: the cgroup gets the SCHED_IDLE policy",
+    "--cpuset-cpus": "CPUs the container may run on (0-3,5)",
+    "--cpuset-mems": "memory nodes the container may use",
+    "--pids-limit": "maximum number of processes",
+    "--blkio-weight": "block I/O weight, 10 to 1000",
+    "--l3-cache-schema": "Intel RDT L3 cache schema (needs resctrl)",
+    "--mem-bw-schema": "Intel RDT memory bandwidth schema (needs resctrl)",
 }
 
 

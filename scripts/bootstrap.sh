@@ -84,4 +84,16 @@ main()
 LAUNCHER
 chmod 755 .venv/bin/runcgo
 ln -sf "$PWD/.venv/bin/runcgo" /usr/local/bin/runcgo
+# man runcgo, man runcgo-run ...; bash completion (commands, flags, container IDs):
+# generated from the parsers the commands use.
+install_docs() {
+    .venv/bin/python -m runcgo.docgen man /usr/local/share/man/man8
+    mkdir -p /usr/share/bash-completion/completions
+    .venv/bin/python -m runcgo.docgen completion /usr/share/bash-completion/completions/runcgo
+    if [ -d /etc/bash_completion.d ]; then  # shells without the bash-completion package
+        ln -sf /usr/share/bash-completion/completions/runcgo /etc/bash_completion.d/runcgo
+    fi
+    if command -v mandb >/dev/null; then mandb -q 2>/dev/null || true; fi
+}
+step "installing man pages and bash completion" install_docs
 echo "bootstrap: ok ($(.venv/bin/runcgo --version | head -1))"

@@ -358,3 +358,25 @@ def test_spec_redirected_to_config_json_explains(tmp_path: Path) -> None:
     (bundle / "config.json").unlink()
     subprocess.run([*runcgo_cmd(), "spec"], cwd=bundle, check=True)
     assert json.loads((bundle / "config.json").read_text())["process"]["args"] == ["sh"]
+
+
+def test_bash_completion_offers_container_ids(runcgo: Runcgo, tmp_path: Path) -> None:
+    """`runcgo --root R kill <TAB>` lists the containers under R (from `list -q`)."""
+    import shlex
+
+    from runcgo import docgen
+
+    script = tmp_path / "runcgo.bash"
+    docgen.main(["completion", str(script)])
+    cid, bundle = runcgo.bundle(["sleep", "300"])
+    runcgo("create", "--bundle", str(bundle), cid, check=True)
+    bindir = tmp_path / "bin"  # `runcgo` as the completion calls it: this test's CLI
+    bindir.mkdir()
+    (bindir / "runcgo").write_text(f"#!/bin/sh\nexec {shlex.join(runcgo_cmd())} \"$@\"\n")
+    (bindir / "runcgo").chmod(0o755)
+    prog = (f"source {script}; COMP_WORDS=(runcgo --root {runcgo.root} kill ''); COMP_CWORD=4; "
+            "_runcgo; printf '%s\\n' \"${COMPREPLY[@]}\"")
+    out = subprocess.run(["bash", "-c", prog], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"})
+    assert out.stdout.split() == [cid]
+    runcgo("delete", "-f", cid, check=True)
