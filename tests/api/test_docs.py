@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import runcgo
+
 from apihelpers import Env
 from harness import TEST_CG_PREFIX, runcgo_cmd
 
