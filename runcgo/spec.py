@@ -341,8 +341,8 @@ def decode(data: bytes, kind: type[Any] = Spec, what: str = "config.json") -> An
         return _decode_struct(data, kind)
     except StructError as exc:
         raise ConfigError(exc.reason, exc.path) from None
-    except ValueError as exc:  # json.JSONDecodeError
-        raise ConfigError(f"{what} is not valid JSON: {exc}") from None
+    except ValueError as exc:  # _json.JSONError: one line with the offset
+        raise ConfigError(f"{what}: {exc}") from None
 
 
 def convert(obj: Any, kind: type[Any], path: str = "$") -> Any:
