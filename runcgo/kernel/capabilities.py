@@ -212,8 +212,10 @@ def apply_sets(caps: LinuxCapabilities | None) -> None:
 
     KEEPCAPS is cleared first so a later execve behaves normally.  Ambient is
     cleared and then raised only for capabilities that are both permitted and
-    inheritable (the kernel's own rule); the others are logged, not fatal,
-    matching runc.
+    inheritable (the kernel's own rule); the others are skipped silently, as
+    runc does: its own default config (``runc spec``) lists ambient caps with no
+    inheritable set, so a warning would be printed on every run and engines copy
+    such lines into their logs.  ``--debug`` still shows them.
     """
     if caps is None:
         return
@@ -228,7 +230,7 @@ def apply_sets(caps: LinuxCapabilities | None) -> None:
         if not amb >> n & 1:
             continue
         if not (prm >> n & 1 and inh >> n & 1):
-            log.warning(f"ambient {CAP_NAMES[n]} skipped: not both permitted and inheritable")
+            log.debug(f"ambient {CAP_NAMES[n]} skipped: not both permitted and inheritable")
             continue
         if _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, n, 0, 0) < 0:
             raise OSError(ctypes.get_errno(), f"raise ambient {CAP_NAMES[n]}")
