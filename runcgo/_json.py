@@ -45,25 +45,73 @@ class _Context:
 _scan = _json.make_scanner(_Context()) if _json is not None else None  # type: ignore[arg-type]
 
 
-def loads(data: str | bytes) -> Any:
-    """Parse one JSON document; ValueError (with the offset) if it isn't one."""
-    if _scan is None:  # pragma: no cover
-        import json
+class JSONError(ValueError):
+    """A document that is not JSON: ``pos`` is the character offset of the fault,
+    ``msg`` the stdlib's wording for it.  One line, so callers can prefix the file."""
 
-        return json.loads(data)
-    text = data.decode() if isinstance(data, bytes | bytearray) else data
+    def __init__(self, msg: str, text: str = "", pos: int | None = None) -> None:
+        self.msg, self.pos = msg, pos
+        where = ""
+        if pos is not None:
+            line = text.count("\n", 0, pos) + 1
+            col = pos - text.rfind("\n", 0, pos)
+            where = f" at offset {pos} (line {line}, column {col})"
+        super().__init__(f"invalid JSON{where}: {msg}")
+
+
+def loads(data: str | bytes) -> Any:
+    """Parse one JSON document (RFC 8259: no NaN/Infinity); JSONError if it isn't one.
+
+    Accepts exactly what ``json.loads`` accepts on the same UTF-8 text (with NaN and
+    Infinity refused, as Go's decoder refuses them) and returns the same value.
+    """
+    if isinstance(data, bytes | bytearray):
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as exc:
+            bad = data[exc.start:exc.start + 1].hex()
+            raise JSONError(f"invalid UTF-8 byte 0x{bad}", "", exc.start) from None
+    else:
+        text = data
+    if _scan is None:  # pragma: no cover
+        return _stdlib_loads(text)
     i, n = 0, len(text)
     while i < n and text[i] in _WS:
         i += 1
     try:
         obj, end = _scan(text, i)
-    except StopIteration as stop:
-        raise ValueError(f"invalid JSON at offset {stop.value}") from None
+    except (StopIteration, SystemError, RecursionError, ValueError):
+        # The C scanner reports most faults through json.decoder.JSONDecodeError,
+        # which it only finds if json.decoder is already imported (otherwise: a
+        # SystemError with no message).  Faults are rare: ask the stdlib, once.
+        _stdlib_loads(text)
+        raise JSONError("unexpected error", text, i) from None  # pragma: no cover
     while end < n and text[end] in _WS:
         end += 1
     if end != n:
-        raise ValueError(f"extra data after JSON at offset {end}")
+        raise JSONError("extra data after the document", text, end)
     return obj
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _stdlib_loads(text: str) -> Any:
+    """The stdlib decoder with our strictness; its errors become one-line JSONErrors."""
+    import json
+
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        msg = exc.msg[:1].lower() + exc.msg[1:]
+        if msg.startswith("unexpected UTF-8 BOM"):
+            msg = "a byte-order mark is not allowed"
+        raise JSONError(msg, text, exc.pos) from None
+    except RecursionError:
+        raise JSONError("nested too deeply") from None
+    except ValueError as exc:  # NaN/Infinity, or an integer with too many digits
+        raise JSONError(str(exc).split(";")[0]) from None
 
 
 def dumps(obj: Any, indent: int | None = None) -> str:

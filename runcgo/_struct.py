@@ -201,6 +201,8 @@ def _conv(v: Any, t: tuple[Any, ...], path: str) -> Any:
         ok = type(v) is want or (want is float and type(v) is int)
         if not ok:
             raise StructError(path, f"expected {t[2]}, got {_json_type(v)}")
+        if want is str and not v.isascii():
+            _check_utf8(v, path)
         return v
     if kind == "list":
         if type(v) is not list:
@@ -209,8 +211,21 @@ def _conv(v: Any, t: tuple[Any, ...], path: str) -> Any:
     if kind == "dict":
         if type(v) is not dict:
             raise StructError(path, f"expected object, got {_json_type(v)}")
+        for k in v:
+            if not k.isascii():
+                _check_utf8(k, f"{path} key {k!r}")
         return {k: _conv(x, t[1], f"{path}.{k}") for k, x in v.items()}
     return from_dict(t[1], v, path)
+
+
+def _check_utf8(v: str, path: str) -> None:
+    """JSON's \\uXXXX escapes can spell a lone surrogate, which no kernel interface
+    (argv, paths, environment) can carry: refuse it here, naming the field."""
+    try:
+        v.encode()
+    except UnicodeEncodeError as exc:
+        raise StructError(path, f"not valid Unicode: lone surrogate \\u{ord(v[exc.start]):04x} "
+                                f"at character {exc.start}") from None
 
 
 def from_dict(cls: type[Any], obj: Any, path: str = "$") -> Any:

@@ -53,6 +53,18 @@ class ContainerNotRunning(RuncgoError):
         super().__init__(f"container {container_id} is {status}: container not running")
 
 
+class DamagedState(RuncgoError):
+    """A container's state.json cannot be read back (truncated, edited, wrong fields).
+
+    One line naming the file and the offset or field, never a traceback.
+    """
+
+    def __init__(self, container_id: str, path: str, detail: str) -> None:
+        self.container_id = container_id
+        self.path = path
+        super().__init__(f"container {container_id}: {path}: {detail}")
+
+
 class InvalidState(RuncgoError):
     """The operation is not allowed in the container's current status."""
 

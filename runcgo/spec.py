@@ -341,8 +341,8 @@ def decode(data: bytes, kind: type[Any] = Spec, what: str = "config.json") -> An
         return _decode_struct(data, kind)
     except StructError as exc:
         raise ConfigError(exc.reason, exc.path) from None
-    except ValueError as exc:  # json.JSONDecodeError
-        raise ConfigError(f"{what} is not valid JSON: {exc}") from None
+    except ValueError as exc:  # _json.JSONError: one line with the offset
+        raise ConfigError(f"{what}: {exc}") from None
 
 
 def convert(obj: Any, kind: type[Any], path: str = "$") -> Any:
@@ -440,6 +440,7 @@ def validate(spec: Spec, bundle: str) -> None:
     for clock in linux.time_offsets or {}:
         if clock not in ("monotonic", "boottime"):
             raise _err(f"$.linux.timeOffsets.{clock}", "only monotonic and boottime can be offset")
+    check_sysctls(linux.sysctl or {}, linux.namespaces or [])
     if (linux.rootfs_propagation or "") not in _PROPAGATION:
         raise _err("$.linux.rootfsPropagation", f"unknown propagation {linux.rootfs_propagation!r}")
     for i, d in enumerate(linux.devices or ()):
@@ -460,6 +461,57 @@ def validate(spec: Spec, bundle: str) -> None:
                     raise _err(f"$.hooks.{_camel(kind)}[{i}].path", f"{h.path!r} is not absolute")
                 if h.timeout is not None and h.timeout <= 0:
                     raise _err(f"$.hooks.{_camel(kind)}[{i}].timeout", "must be positive")
+
+
+# Sysctls that belong to the IPC namespace (besides fs.mqueue.*).
+_IPC_SYSCTLS = frozenset(("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                          "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
+                          "kernel.shm_rmid_forced"))
+
+
+def check_sysctls(sysctl: dict[str, str], nss: list[LinuxNamespace]) -> None:
+    """Refuse a sysctl the container's namespaces do not isolate: writing it would
+    change the HOST.  The rule and wording are runc's (its validator): IPC sysctls
+    need an ipc namespace entry, ``net.*`` a network namespace (a joined one is
+    checked against ours by the caller, see :func:`host_netns_sysctls`), and
+    ``kernel.domainname`` a uts namespace; ``kernel.hostname`` conflicts with the
+    ``hostname`` field; everything else is global to the kernel.
+
+    Keys are also refused if they could name a path outside /proc/sys once dots
+    become slashes (``/``, ``..``, empty components).
+    """
+    types = {ns.type for ns in nss}
+    for key in sysctl:
+        where = "$.linux.sysctl"
+        if (not key or "/" in key or "\0" in key or key.startswith(".") or key.endswith(".")
+                or ".." in key):
+            raise _err(where, f"sysctl {key!r} is not a valid name (dot-separated, without "
+                              "'/', '..' or empty parts)")
+        if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+            if "ipc" not in types:
+                raise _err(where, f'sysctl "{key}" is not allowed in the hosts ipc namespace')
+        elif key.startswith("net."):
+            if "network" not in types:
+                raise _err(where, f'sysctl "{key}" not allowed in host network namespace')
+        elif key == "kernel.domainname" and "uts" in types:
+            continue
+        elif key == "kernel.hostname" and "uts" in types:
+            raise _err(where, f'sysctl "{key}" is not allowed as it conflicts with the OCI '
+                              '"hostname" field')
+        else:
+            raise _err(where, f'sysctl "{key}" is not in a separate kernel namespace')
+
+
+def host_netns_sysctls(spec: Spec) -> tuple[str, str] | None:
+    """(first net.* sysctl, netns path) when the config joins an existing network
+    namespace and sets net.* sysctls: the caller must check that namespace is not
+    the host's (a /proc question, so it is kernel/'s job)."""
+    linux = spec.linux or Linux()
+    path = namespaces(spec).get("network")
+    if not path:
+        return None
+    key = next((k for k in linux.sysctl or {} if k.startswith("net.")), None)
+    return (key, path) if key else None
 
 
 def _camel(name: str) -> str:

@@ -15,7 +15,7 @@ import os
 from . import _json as json
 from ._lite import suppress
 from ._record import asdict, field, record
-from .errors import ContainerExists, ContainerNotFound, InvalidArgument
+from .errors import ContainerExists, ContainerNotFound, DamagedState, InvalidArgument
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
@@ -149,7 +149,9 @@ class Store:
                 raw = json.loads(f.read())
         except FileNotFoundError:
             raise ContainerNotFound(container_id) from None
-        st = ContainerState(**raw)
+        except ValueError as exc:  # _json.JSONError: the offset of the damage
+            raise DamagedState(container_id, path, str(exc)) from None
+        st = _from_saved(container_id, path, raw)
         st.status = self.live_status(st)
         return st
 
@@ -170,6 +172,29 @@ class Store:
             return []
         return [n for n in names
                 if _valid_id(n) and os.path.exists(os.path.join(self.root, n, STATE_FILE))]
+
+
+_STATE_TYPES: dict[str, type | tuple[type, ...]] = {
+    "id": str, "pid": int, "bundle": str, "rootfs": str, "created": str, "init_start_time": int,
+    "annotations": dict, "oci_version": str, "status": str, "config": dict, "cgroup": dict,
+    "namespace_paths": dict, "owner": str, "systemd_cgroup": bool}
+
+
+def _from_saved(container_id: str, path: str, raw: Any) -> ContainerState:
+    """state.json's fields checked by type, so damage is one line, not a TypeError later."""
+    if type(raw) is not dict:
+        raise DamagedState(container_id, path, "not a JSON object")
+    known = {k: v for k, v in raw.items() if k in _STATE_TYPES}  # newer fields: ignored
+    for key, value in known.items():
+        want = _STATE_TYPES[key]
+        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+            raise DamagedState(container_id, path, f"field {key!r} has the wrong type")
+    try:
+        return ContainerState(**known)
+    except TypeError:  # a required field is missing
+        missing = [k for k in ("id", "pid", "bundle", "rootfs", "created", "init_start_time")
+                   if k not in raw]
+        raise DamagedState(container_id, path, f"missing field {missing[0]!r}") from None
 
 
 class _DirLock:

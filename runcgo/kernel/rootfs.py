@@ -18,6 +18,7 @@ from ..spec import LinuxDevice, Mount
 from . import mountopts
 from . import paths as P
 from . import syscalls as sc
+from . import sysctl as sysctls  # imported now: after pivot_root the host files are gone
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
@@ -237,12 +238,7 @@ def finish(plan: RootfsPlan, masked: list[str], readonly_paths: list[str],
            sysctl: dict[str, str]) -> None:
     """After pivot_root: sysctls, then readonly and masked paths, then a read-only /."""
     for key, value in sysctl.items():
-        path = "/proc/sys/" + key.replace(".", "/")
-        try:
-            with open(path, "w") as f:
-                f.write(value)
-        except OSError as exc:
-            raise OSError(exc.errno, f"write sysctl {key}={value}") from None
+        sysctls.write(key, value)
     for p in readonly_paths:
         _readonly(p)
     for p in masked:

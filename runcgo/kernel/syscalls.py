@@ -218,6 +218,14 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> i
     return fd
 
 
+def fstatfs_type(fd: int) -> int:
+    """f_type of the filesystem ``fd`` is on (fstatfs(2)); say, PROC_SUPER_MAGIC."""
+    buf = (ctypes.c_long * 16)()  # struct statfs is 120 bytes; f_type comes first
+    if _libc.fstatfs(ctypes.c_int(fd), ctypes.byref(buf)) != 0:
+        raise _fail("fstatfs", f"fd {fd}")
+    return int(buf[0]) & 0xFFFFFFFF
+
+
 class _MountAttr(ctypes.Structure):
     _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
                 ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]

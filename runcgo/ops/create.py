@@ -137,6 +137,23 @@ def check_no_mountns(spec: S.Spec) -> None:
         raise ConfigError("needs a new mount namespace", "$.root.readonly")
 
 
+def check_netns_sysctls(spec: S.Spec) -> None:
+    """net.* sysctls in a joined network namespace: refused if it is the host's (as runc)."""
+    joined = S.host_netns_sysctls(spec)
+    if joined is None:
+        return
+    key, path = joined
+    from ..kernel.sysctl import is_host_netns
+
+    try:
+        host = is_host_netns(path)
+    except OSError as exc:
+        raise ConfigError(f"invalid netns path: stat {path}: {os.strerror(exc.errno or 0).lower()}",
+                          "$.linux.namespaces") from None
+    if host:
+        raise ConfigError(f'sysctl "{key}" not allowed in host network namespace', "$.linux.sysctl")
+
+
 def _write_maps(pid: int, linux: S.Linux) -> None:
     for name, maps in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
         data = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps or ())
@@ -175,6 +192,7 @@ async def create_with_console(store: Store, container_id: str,
     if opts.force_terminal:
         spec.process.terminal = True
     check_no_mountns(spec)
+    check_netns_sysctls(spec)
     for warning in capabilities.check(spec.process.capabilities):
         log.warning(warning)
     lsm.check(spec.process.apparmor_profile, spec.process.selinux_label)

@@ -32,7 +32,7 @@ def create(runcgo: Runcgo, bundle: Path, cid: str):
 def test_malformed_json(runcgo: Runcgo) -> None:
     cid, bundle = runcgo.bundle()
     (bundle / "config.json").write_text('{"ociVersion": "1.0.2", "process": ')
-    assert_clean_failure(runcgo, create(runcgo, bundle, cid), cid, "config.json", "not valid JSON")
+    assert_clean_failure(runcgo, create(runcgo, bundle, cid), cid, "config.json: invalid JSON at offset 35 (line 1, column 36): expecting value")
 
 
 def test_wrong_type_names_the_field(runcgo: Runcgo) -> None:

@@ -104,7 +104,7 @@ def test_errors_name_path_and_value(tmp_path: Path, edit, path: str, words: list
 def test_malformed_json(tmp_path: Path) -> None:
     (tmp_path / "rootfs").mkdir()
     (tmp_path / "config.json").write_text("{")
-    with pytest.raises(ConfigError, match="not valid JSON"):
+    with pytest.raises(ConfigError, match=r"config.json: invalid JSON at offset 1 \(line 1, column 2\)"):
         S.load_config(str(tmp_path))
 
 

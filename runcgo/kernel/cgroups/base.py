@@ -141,16 +141,25 @@ def mkdir_p(path: str, created: list[str]) -> list[str]:
             break
         cur = parent
     made: list[str] = []
-    for p in reversed(todo):
-        try:
-            os.mkdir(p, 0o755)
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise CgroupError(f"mkdir {p}: {os.strerror(e.errno or 0).lower()}") from e
-        made.append(p)
-        if p not in created:
-            created.append(p)
+    for attempt in range(5):
+        for p in reversed(todo):
+            try:
+                os.mkdir(p, 0o755)
+            except FileExistsError:
+                continue
+            except FileNotFoundError:
+                # A parent shared with another container was removed under us (its
+                # creator was deleted just now): make the path again from the top.
+                if attempt < 4:
+                    break
+                raise CgroupError(f"mkdir {p}: no such file or directory") from None
+            except OSError as e:
+                raise CgroupError(f"mkdir {p}: {os.strerror(e.errno or 0).lower()}") from e
+            made.append(p)
+            if p not in created:
+                created.append(p)
+        else:
+            return made
     return made
 
 
@@ -183,7 +192,7 @@ def rmdir_created(created: Sequence[str], timeout: float = 2.0) -> None:
                     # nested runtime): not ours to remove.  (cgroupfs says EBUSY,
                     # not ENOTEMPTY.)  Checked only on failure: a cgroup
                     # directory lists dozens of files.
-                    log.info("cgroup %s kept: it has child cgroups", p)
+                    log.debug("cgroup %s kept: it has child cgroups", p)
                     break
                 if e.errno in (errno.EBUSY, errno.EAGAIN) and time.monotonic() < deadline:
                     time.sleep(0.01)

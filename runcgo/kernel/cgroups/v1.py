@@ -67,10 +67,9 @@ class V1Manager(CgroupManager):
         for name, d in self.dirs.items():
             made = mkdir_p(d, self.created)
             if "cpuset" in self.controllers.get(name, ()):
-                from .v1_resources import cpuset_inherit
+                from .v1_resources import cpuset_fill
 
-                for p in made:
-                    cpuset_inherit(p, os.path.dirname(p))
+                cpuset_fill(d)  # every level, made by us or by a concurrent create
             if name == "unified":
                 enable_controllers(d, made)
 

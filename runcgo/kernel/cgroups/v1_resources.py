@@ -10,6 +10,7 @@ values instead of failing half-way.
 from __future__ import annotations
 
 import errno
+import os
 
 from ...spec import LinuxDevice, LinuxResources
 from . import devrules
@@ -248,6 +249,33 @@ def set_all(d: Dir, r: LinuxResources, *, unified: str | None = None,
     set_hugetlb(d, r, unified)
     set_rdma(d, r)
     set_network(d, r)
+
+
+def cpuset_fill(path: str) -> None:
+    """Make every level above and at ``path`` usable: fill empty cpus/mems top-down
+    from the nearest ancestor that has both.
+
+    Done for every level whether or not we made it: with several creates under one
+    new parent (the Kubernetes pod pattern: /pod/c0 ... /pod/c7 at once), the one
+    that made ``/pod`` may not have filled it yet when another makes ``/pod/c1``
+    and copies the parent's still-empty values -- then joining fails with ENOSPC.
+    Writing the parent's own values again is harmless, so racing creates agree.
+    """
+    chain: list[str] = []
+    cur = path
+    while True:
+        try:
+            if read_file(cur, "cpuset.cpus") and read_file(cur, "cpuset.mems"):
+                break
+        except OSError:  # above the hierarchy's root, or gone
+            break
+        chain.append(cur)
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            break
+        cur = parent
+    for p in reversed(chain):
+        cpuset_inherit(p, os.path.dirname(p))
 
 
 def cpuset_inherit(path: str, parent: str) -> None:
