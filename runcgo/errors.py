@@ -46,6 +46,22 @@ class ContainerExists(RuncgoError):
         super().__init__(f"container {container_id} already exists")
 
 
+class StateDamaged(RuncgoError):
+    """The container's directory exists but its state can't be read.
+
+    A runtime killed mid-``create``, a full disk or a hand edit can leave
+    ``state.json`` missing, empty or cut short.  Only ``delete --force`` can
+    clean up then (from the init record written early in ``create``), so the
+    message says so.
+    """
+
+    def __init__(self, container_id: str, reason: str) -> None:
+        self.container_id = container_id
+        self.reason = reason
+        super().__init__(f"state of container {container_id} is damaged ({reason}); "
+                         f"`delete --force {container_id}` removes what is left of it")
+
+
 class ContainerNotRunning(RuncgoError):
     def __init__(self, container_id: str, status: str = "stopped") -> None:
         self.container_id = container_id
