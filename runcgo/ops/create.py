@@ -244,7 +244,7 @@ async def create_with_console(store: Store, container_id: str,
             prepared.close()  # the listener socket now lives in the child only
         talk = _Conversation(parent_sock, procs, linux, spec, st, opts, console, cg,
                              joined=forked.tasks is not None, configured=plan.cgroup_configured,
-                             on_init=record.init_born)
+                             on_init=record.init_born, on_hook=record.hook_started)
         if forked.in_namespaces:
             talk.init_born(forked.pid)  # no setup child: ours is the init itself
         talk.run()
@@ -287,11 +287,18 @@ class _InitRecord:
         self.store, self.container_id, self.cg = store, container_id, cg
         self.cgroup_made = False
         self.pid = self.start_time = 0
+        self.hooks: list[list[int]] = []  # [pid, start time]: each leads a session
 
     def write(self) -> None:
         write_init_record(self.store, self.container_id, {
             "cgroup": self.cg.to_state(), "cgroup_made": self.cgroup_made,
-            "pid": self.pid, "init_start_time": self.start_time})
+            "pid": self.pid, "init_start_time": self.start_time, "hooks": self.hooks})
+
+    def hook_started(self, pid: int) -> None:
+        info = proc_start_time(pid)
+        if info is not None:
+            self.hooks.append([pid, info[0]])
+            self.write()
 
     def init_born(self, pid: int) -> None:
         info = proc_start_time(pid)
@@ -324,10 +331,12 @@ class _Conversation:
     def __init__(self, sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec | None,
                  st: ContainerState | None, opts: Any, console: list[int],
                  cg: cgroups.CgroupManager | None = None, joined: bool = False,
-                 configured: bool = False, on_init: Callable[[int], None] | None = None) -> None:
+                 configured: bool = False, on_init: Callable[[int], None] | None = None,
+                 on_hook: Callable[[int], None] | None = None) -> None:
         self.sock, self.procs, self.linux, self.spec, self.st = sock, procs, linux, spec, st
         self.opts, self.console, self.cg = opts, console, cg
         self.joined, self.configured, self.on_init = joined, configured, on_init
+        self.on_hook = on_hook
 
     def init_born(self, pid: int) -> None:
         """The init exists (and is building its rootfs): its cgroup and devices."""
@@ -381,8 +390,10 @@ class _Conversation:
                 hand_over_console(fds, msg.get("name", ""), self.opts.console_socket, self.console)
             elif kind == "hooks" and spec is not None and st is not None:
                 try:
-                    H.run_fatal("prestart", spec.hooks, "prestart", st, "creating")
-                    H.run_fatal("createRuntime", spec.hooks, "create_runtime", st, "creating")
+                    H.run_fatal("prestart", spec.hooks, "prestart", st, "creating",
+                                self.on_hook)
+                    H.run_fatal("createRuntime", spec.hooks, "create_runtime", st, "creating",
+                                self.on_hook)
                 except HookError as exc:
                     raise SetupError("hook", exc.hook.path, 0, str(exc)) from None
                 sync.send(sock, {"type": "hooks-done",

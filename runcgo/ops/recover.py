@@ -33,6 +33,13 @@ def recover(store: Store, container_id: str, reason: str) -> str:
     pid, start = int(record.get("pid") or 0), int(record.get("init_start_time") or 0)
     if pid > 0 and _kill_if_same(pid, start):
         done.append(f"killed init {pid}")
+    hooks = 0
+    for entry in record.get("hooks") or ():
+        from ..kernel.hooks import kill_session
+
+        hooks += kill_session(int(entry[0]), int(entry[1]))
+    if hooks:
+        done.append(f"killed {hooks} hook process{'es' if hooks > 1 else ''}")
     cg = _cgroup(container_id, record)
     if cg is not None:
         n = _empty(cg)
