@@ -24,11 +24,20 @@ PY = sys.executable  # nox runs from .venv/bin/nox: this is the project venv's p
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (integration needs root), warnings as errors."""
-    # The Docker tier and the cgroup-v2 VM tier have their own sessions.
+    # The Docker tier, the cgroup-v2 VM tier, the fault and load tiers have their own sessions.
     session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "--ignore=tests/docker",
-                "--ignore=tests/cgroup2", "tests",
+                "--ignore=tests/cgroup2", "--ignore=tests/faults", "--ignore=tests/load", "tests",
                 *session.posargs,
                 external=True)
+
+
+@nox.session(python=False)
+def faults(session: nox.Session) -> None:
+    """Fault injection (root): SIGKILL of the runtime at every stage of create, exec
+    and delete, a full disk under --root, inits dying before ready, racing creates;
+    after each, nothing may be left behind.  Ends with a "faults injected: N" line."""
+    session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "tests/faults",
+                *session.posargs, external=True)
 
 
 @nox.session(python=False)

@@ -199,7 +199,9 @@ def cmd_delete(argv: list[str], g: Globals) -> int:
     p.add_argument("container_ids", metavar="ID", nargs="+")
     a = p.parse_args(argv)
     for cid in a.container_ids:
-        drive(delete(Store(g.root), cid, force=a.force))
+        report = drive(delete(Store(g.root), cid, force=a.force))
+        if report:  # --force cleaned up after damaged state: say what was done
+            sys.stderr.write(f"runcgo: {report}\n")
     return 0
 
 

@@ -46,23 +46,27 @@ class ContainerExists(RuncgoError):
         super().__init__(f"container {container_id} already exists")
 
 
+class StateDamaged(RuncgoError):
+    """The container's directory exists but its state can't be read.
+
+    A runtime killed mid-``create``, a full disk or a hand edit can leave
+    ``state.json`` missing, empty or cut short.  Only ``delete --force`` can
+    clean up then (from the init record written early in ``create``), so the
+    message says so.
+    """
+
+    def __init__(self, container_id: str, reason: str) -> None:
+        self.container_id = container_id
+        self.reason = reason
+        super().__init__(f"container {container_id}: {reason} (damaged state: "
+                         f"`delete --force {container_id}` removes what is left of it)")
+
+
 class ContainerNotRunning(RuncgoError):
     def __init__(self, container_id: str, status: str = "stopped") -> None:
         self.container_id = container_id
         self.status = status
         super().__init__(f"container {container_id} is {status}: container not running")
-
-
-class DamagedState(RuncgoError):
-    """A container's state.json cannot be read back (truncated, edited, wrong fields).
-
-    One line naming the file and the offset or field, never a traceback.
-    """
-
-    def __init__(self, container_id: str, path: str, detail: str) -> None:
-        self.container_id = container_id
-        self.path = path
-        super().__init__(f"container {container_id}: {path}: {detail}")
 
 
 class InvalidState(RuncgoError):

@@ -15,7 +15,12 @@ import os
 from . import _json as json
 from ._lite import suppress
 from ._record import asdict, field, record
-from .errors import ContainerExists, ContainerNotFound, DamagedState, InvalidArgument
+from .errors import (
+    ContainerExists,
+    ContainerNotFound,
+    InvalidArgument,
+    StateDamaged,
+)
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
@@ -24,6 +29,8 @@ if TYPE_CHECKING:
 DEFAULT_ROOT = "/run/runcgo"
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
+# Written by ``create`` before state.json exists (see write_init_record).
+INIT_RECORD = "init.json"
 _ID_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _ID_CHARS = _ID_FIRST | frozenset("_.-")
 
@@ -132,25 +139,21 @@ class Store:
         return _DirLock(self.dir(container_id), container_id)
 
     def save(self, st: ContainerState) -> None:
-        d = self.dir(st.id)
-        tmp = os.path.join(d, f".{STATE_FILE}.tmp")
-        data = json.dumps(asdict(st)).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-        os.rename(tmp, os.path.join(d, STATE_FILE))
+        _write_atomic(self.dir(st.id), STATE_FILE, json.dumps(asdict(st)).encode())
 
     def load(self, container_id: str) -> ContainerState:
         path = os.path.join(self.dir(container_id), STATE_FILE)
         try:
             with open(path, "rb") as f:
-                raw = json.loads(f.read())
+                data = f.read()
         except FileNotFoundError:
             raise ContainerNotFound(container_id) from None
+        if not data.strip():
+            raise StateDamaged(container_id, f"{path}: empty")
+        try:
+            raw = json.loads(data)
         except ValueError as exc:  # _json.JSONError: the offset of the damage
-            raise DamagedState(container_id, path, str(exc)) from None
+            raise StateDamaged(container_id, f"{path}: {exc}") from None
         st = _from_saved(container_id, path, raw)
         st.status = self.live_status(st)
         return st
@@ -183,18 +186,18 @@ _STATE_TYPES: dict[str, type | tuple[type, ...]] = {
 def _from_saved(container_id: str, path: str, raw: Any) -> ContainerState:
     """state.json's fields checked by type, so damage is one line, not a TypeError later."""
     if type(raw) is not dict:
-        raise DamagedState(container_id, path, "not a JSON object")
+        raise StateDamaged(container_id, f"{path}: not a JSON object")
     known = {k: v for k, v in raw.items() if k in _STATE_TYPES}  # newer fields: ignored
     for key, value in known.items():
         want = _STATE_TYPES[key]
         if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-            raise DamagedState(container_id, path, f"field {key!r} has the wrong type")
+            raise StateDamaged(container_id, f"{path}: field {key!r} has the wrong type")
     try:
         return ContainerState(**known)
     except TypeError:  # a required field is missing
         missing = [k for k in ("id", "pid", "bundle", "rootfs", "created", "init_start_time")
                    if k not in raw]
-        raise DamagedState(container_id, path, f"missing field {missing[0]!r}") from None
+        raise StateDamaged(container_id, f"{path}: missing field {missing[0]!r}") from None
 
 
 class _DirLock:
@@ -225,3 +228,90 @@ def _frozen(st: ContainerState) -> bool:
     from .kernel.cgroups import freezer_state  # cheap; only for running containers
 
     return freezer_state(st.cgroup) == "frozen"
+
+
+# -- damaged state -----------------------------------------------------------
+# A runtime killed mid-create (or a full disk, or a hand edit) leaves a
+# container directory without a usable state.json.  The init record is what
+# ``delete --force`` cleans up from then: ``create`` writes it before it makes
+# the cgroup and again once the init exists, so whatever the moment of death,
+# the cgroup path and the init's identity (pid + start time, never a recycled
+# pid) are on disk.
+
+
+def _write_atomic(dirpath: str, name: str, data: bytes) -> None:
+    """Replace ``dirpath/name`` in one rename: a kill never leaves half a file."""
+    tmp = os.path.join(dirpath, f".{name}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            if os.write(fd, data) != len(data):
+                raise OSError(28, os.strerror(28))  # a short write: the disk is full
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(dirpath, name))
+    except OSError as exc:
+        # Name the file: "no space left on device" alone doesn't say where.
+        raise OSError(exc.errno, f"write {os.path.join(dirpath, name)}") from None
+
+
+def write_init_record(store: Store, container_id: str, record: dict[str, Any]) -> None:
+    """(Re)write the container's init record: ``cgroup`` (a driver's to_state),
+    ``cgroup_made`` (False until create() has returned: the leaf directories
+    may or may not exist), ``pid`` and ``init_start_time`` once the init exists."""
+    _write_atomic(store.dir(container_id), INIT_RECORD, json.dumps(record).encode())
+
+
+def read_init_record(store: Store, container_id: str) -> dict[str, Any] | None:
+    """The init record, or None if it is missing or unreadable."""
+    try:
+        with open(os.path.join(store.dir(container_id), INIT_RECORD), "rb") as f:
+            raw = json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def state_damage(store: Store, container_id: str) -> str | None:
+    """Why state.json can't be used (``.../state.json: empty``), or None if it can."""
+    try:
+        store.load(container_id)
+    except ContainerNotFound:
+        return "state.json: missing"
+    except StateDamaged as exc:
+        return exc.reason
+    except OSError as exc:
+        return f"state.json: {os.strerror(exc.errno or 0).lower()}"
+    return None
+
+
+def load_checked(store: Store, container_id: str, *, locked: bool = False) -> ContainerState:
+    """``Store.load``, with damaged state reported as :class:`StateDamaged` (one
+    line naming the damage) instead of a parse error or a misleading "does not
+    exist".  A directory without state.json whose lock is held belongs to a
+    ``create`` still under way: that one does not exist yet.  ``locked``: the
+    caller holds the lock itself (then a missing state.json is damage)."""
+    d = store.dir(container_id)
+    try:
+        return store.load(container_id)
+    except ContainerNotFound:
+        if not os.path.isdir(d) or (not locked and _lock_busy(d)):
+            raise
+        raise StateDamaged(container_id, "state.json: missing") from None
+    except OSError as exc:  # unreadable (EACCES, EIO): damage too
+        raise StateDamaged(container_id, f"state.json: {os.strerror(exc.errno or 0).lower()}") from None
+
+
+def _lock_busy(path: str) -> bool:
+    """Whether another process holds the directory's lock (never waits)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

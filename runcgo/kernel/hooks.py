@@ -15,6 +15,8 @@ from .signals import SIGKILL
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..spec import Hook
 
 
@@ -25,15 +27,28 @@ class HookError(Exception):
         super().__init__(f"{kind} hook {hook.path}: {message}")
 
 
-def run_hook(kind: str, hook: Hook, state_json: bytes) -> None:
-    """Run one hook to completion; raise HookError on failure or timeout."""
+def run_hook(kind: str, hook: Hook, state_json: bytes,
+             on_start: Callable[[int], None] | None = None) -> None:
+    """Run one hook to completion; raise HookError on failure or timeout.
+
+    The hook leads a session of its own and dies with us (PDEATHSIG): a
+    runtime killed while a hook runs must not leave it running.  What the
+    hook forked stays in its session, which ``on_start(pid)`` may record so
+    that ``delete --force`` can end it (:func:`kill_session`)."""
     r, w = os.pipe()
     errr, errw = os.pipe()
     args = hook.args or [hook.path]
     env = {k: v for k, _, v in (e.partition("=") for e in hook.env or ())}
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         try:
+            os.setsid()
+            from .syscalls import PR_SET_PDEATHSIG, prctl
+
+            prctl(PR_SET_PDEATHSIG, SIGKILL)
+            if os.getppid() != parent:  # we died before the prctl
+                os._exit(1)
             os.dup2(r, 0)
             os.dup2(errw, 1)
             os.dup2(errw, 2)
@@ -45,6 +60,8 @@ def run_hook(kind: str, hook: Hook, state_json: bytes) -> None:
     os.close(r)
     os.close(errw)
     pidfd = os.pidfd_open(pid)
+    if on_start is not None:
+        on_start(pid)
     try:
         with suppress(BrokenPipeError):
             os.write(w, state_json)
@@ -70,7 +87,7 @@ def run_hook(kind: str, hook: Hook, state_json: bytes) -> None:
                         poller.unregister(errr)
             if not events and deadline is not None and time.monotonic() >= deadline:
                 with suppress(ProcessLookupError):
-                    os.kill(pid, SIGKILL)
+                    os.killpg(pid, SIGKILL)  # the hook and what it forked
                 os.waitpid(pid, 0)
                 raise HookError(kind, hook, f"timed out after {hook.timeout}s")
         _, status = os.waitpid(pid, 0)
@@ -94,6 +111,31 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def run_hooks(kind: str, hooks: list[Hook] | None, state_json: bytes) -> None:
+def run_hooks(kind: str, hooks: list[Hook] | None, state_json: bytes,
+              on_start: Callable[[int], None] | None = None) -> None:
     for hook in hooks or ():
-        run_hook(kind, hook, state_json)
+        run_hook(kind, hook, state_json, on_start)
+
+
+def kill_session(sid: int, not_before: int) -> int:
+    """SIGKILL every process of session ``sid`` that started at or after
+    ``not_before`` (clock ticks since boot, /proc/PID/stat field 22); how many.
+
+    A pid stays allocated while it names a live session, so the members of
+    a recorded hook's session are the hook's own as long as any is alive."""
+    n = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        rest = data[data.rindex(b")") + 2:].split()
+        if int(rest[3]) != sid or int(rest[19]) < not_before or rest[0] in (b"Z", b"X"):
+            continue
+        with suppress(ProcessLookupError):
+            os.kill(int(name), SIGKILL)
+            n += 1
+    return n

@@ -22,7 +22,14 @@ from ..kernel import capabilities, cgroups, lsm, preexec, rootfs, seccomp, sync
 from ..kernel.cgroups import selfjoin
 from ..kernel.hooks import HookError
 from ..kernel.signals import SIGKILL
-from ..state import EXEC_FIFO, ContainerState, Store, check_id, proc_start_time
+from ..state import (
+    EXEC_FIFO,
+    ContainerState,
+    Store,
+    check_id,
+    proc_start_time,
+    write_init_record,
+)
 from . import hooks as H
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
@@ -207,6 +214,11 @@ async def create_with_console(store: Store, container_id: str,
         raise ConfigError("cannot allocate a terminal without --console-socket "
                           "(use `runcgo run` for a foreground terminal)", "$.process.terminal")
     cdir = store.make_dir(container_id)  # ContainerExists if the ID is taken
+    # Held until state.json is written (or the directory is gone again): a
+    # `delete` meanwhile waits, and a directory without state.json whose lock
+    # is free is known to be damaged, not under way.  Our children close it.
+    lock = store.lock(container_id)
+    lock.__enter__()
     fifo = os.path.join(cdir, EXEC_FIFO)
     prepared: seccomp.Prepared | None = None
     cg: cgroups.CgroupManager | None = None
@@ -217,7 +229,11 @@ async def create_with_console(store: Store, container_id: str,
         prepared = seccomp.prepare(linux.seccomp)
         os.mkfifo(fifo, 0o622)
         cg = cgroups.new_manager(container_id, linux.cgroups_path, systemd=opts.systemd_cgroup)
+        record = _InitRecord(store, container_id, cg)
+        record.write()  # before any cgroup directory exists
         cg.create()
+        record.cgroup_made = True
+        record.write()
         plan = build_plan(container_id, spec, bundle, opts, fifo, cg, prepared)
         parent_sock, child_sock = sync.pair()
         st = ContainerState(id=container_id, pid=0, bundle=bundle, rootfs=plan.rootfs_path,
@@ -237,6 +253,7 @@ async def create_with_console(store: Store, container_id: str,
         log.debug(f"nsexec container setup: forking the init of {container_id!r}")
         forked = selfjoin.fork_joined(join, preexec.direct_clone_flags(plan))
         if forked.pid == 0:  # pragma: no cover - child
+            os.close(lock.fd)
             parent_sock.close()
             plan.cgroup_tasks = forked.tasks or []
             plan.cgroup_joined = forked.tasks is not None
@@ -249,7 +266,8 @@ async def create_with_console(store: Store, container_id: str,
         if prepared is not None:
             prepared.close()  # the listener socket now lives in the child only
         talk = _Conversation(parent_sock, procs, linux, spec, st, opts, console, cg,
-                             joined=forked.tasks is not None, configured=plan.cgroup_configured)
+                             joined=forked.tasks is not None, configured=plan.cgroup_configured,
+                             on_init=record.init_born, on_hook=record.hook_started)
         if forked.in_namespaces:
             talk.init_born(forked.pid)  # no setup child: ours is the init itself
         talk.run()
@@ -277,9 +295,39 @@ async def create_with_console(store: Store, container_id: str,
         store.remove_dir(container_id)
         raise
     finally:
+        lock.__exit__(None, None, None)
         for s in (parent_sock, child_sock):
             if s is not None:
                 s.close()
+
+
+class _InitRecord:
+    """What ``delete --force`` needs if we die before state.json exists: the
+    cgroup (recorded before it is made) and the init's pid and start time
+    (recorded as soon as the init exists).  See state.write_init_record."""
+
+    def __init__(self, store: Store, container_id: str, cg: cgroups.CgroupManager) -> None:
+        self.store, self.container_id, self.cg = store, container_id, cg
+        self.cgroup_made = False
+        self.pid = self.start_time = 0
+        self.hooks: list[list[int]] = []  # [pid, start time]: each leads a session
+
+    def write(self) -> None:
+        write_init_record(self.store, self.container_id, {
+            "cgroup": self.cg.to_state(), "cgroup_made": self.cgroup_made,
+            "pid": self.pid, "init_start_time": self.start_time, "hooks": self.hooks})
+
+    def hook_started(self, pid: int) -> None:
+        info = proc_start_time(pid)
+        if info is not None:
+            self.hooks.append([pid, info[0]])
+            self.write()
+
+    def init_born(self, pid: int) -> None:
+        info = proc_start_time(pid)
+        if info is not None:
+            self.pid, self.start_time = pid, info[0]
+            self.write()
 
 
 def _saved_config(spec: S.Spec) -> dict[str, Any]:
@@ -306,14 +354,18 @@ class _Conversation:
     def __init__(self, sock: Any, procs: dict[str, int], linux: S.Linux, spec: S.Spec | None,
                  st: ContainerState | None, opts: Any, console: list[int],
                  cg: cgroups.CgroupManager | None = None, joined: bool = False,
-                 configured: bool = False) -> None:
+                 configured: bool = False, on_init: Callable[[int], None] | None = None,
+                 on_hook: Callable[[int], None] | None = None) -> None:
         self.sock, self.procs, self.linux, self.spec, self.st = sock, procs, linux, spec, st
         self.opts, self.console, self.cg = opts, console, cg
-        self.joined, self.configured = joined, configured
+        self.joined, self.configured, self.on_init = joined, configured, on_init
+        self.on_hook = on_hook
 
     def init_born(self, pid: int) -> None:
         """The init exists (and is building its rootfs): its cgroup and devices."""
         self.procs["init"] = pid
+        if self.on_init is not None:
+            self.on_init(pid)  # on disk before anything else can fail
         if self.st is not None:
             self.st.pid = pid
         cg, linux, sock = self.cg, self.linux, self.sock
@@ -361,8 +413,10 @@ class _Conversation:
                 hand_over_console(fds, msg.get("name", ""), self.opts.console_socket, self.console)
             elif kind == "hooks" and spec is not None and st is not None:
                 try:
-                    H.run_fatal("prestart", spec.hooks, "prestart", st, "creating")
-                    H.run_fatal("createRuntime", spec.hooks, "create_runtime", st, "creating")
+                    H.run_fatal("prestart", spec.hooks, "prestart", st, "creating",
+                                self.on_hook)
+                    H.run_fatal("createRuntime", spec.hooks, "create_runtime", st, "creating",
+                                self.on_hook)
                 except HookError as exc:
                     raise SetupError("hook", exc.hook.path, 0, str(exc)) from None
                 sync.send(sock, {"type": "hooks-done",

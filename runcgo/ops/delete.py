@@ -6,31 +6,43 @@ import os
 import select
 
 from .._lite import suppress
-from ..errors import ContainerNotFound, InvalidState
+from ..errors import ContainerNotFound, InvalidState, StateDamaged
 from ..kernel import cgroups
 from ..kernel.signals import SIGKILL
-from ..state import ContainerState, Store
+from ..state import ContainerState, Store, load_checked, state_damage
 from . import hooks as H
 from .kill import owns_pidns, signal_all, signal_init
 from .start import saved_hooks
 
 
-async def delete(store: Store, container_id: str, force: bool = False) -> None:
+async def delete(store: Store, container_id: str, force: bool = False) -> str | None:
+    """Returns None, or with ``force`` on damaged state one line saying what
+    was cleaned up (ops/recover.py)."""
     try:
         lock = store.lock(container_id)
         lock.__enter__()
     except ContainerNotFound:
         if force:
-            return
+            return None
         raise
     try:
+        if not os.path.isdir(store.dir(container_id)):
+            # Removed while we waited for the lock (a create that failed, another delete).
+            if force:
+                return None
+            raise ContainerNotFound(container_id)
         try:
-            st = store.load(container_id)
-        except ContainerNotFound:
-            if force:  # a half-made directory: nothing else to undo
-                store.remove_dir(container_id)
-                return
-            raise
+            st = load_checked(store, container_id, locked=True)
+        except Exception as exc:
+            if not force:
+                raise
+            # Whatever the damage (or however the store words it), --force
+            # cleans up from the init record.
+            from .recover import recover
+
+            reason = exc.reason if isinstance(exc, StateDamaged) else (
+                state_damage(store, container_id) or str(exc))
+            return recover(store, container_id, reason)
         if st.status in ("running", "paused") and not force:
             raise InvalidState(f"cannot delete container {container_id} that is not stopped: "
                                f"{st.status}")
@@ -40,6 +52,7 @@ async def delete(store: Store, container_id: str, force: bool = False) -> None:
     finally:
         lock.__exit__(None, None, None)
     H.run_logged("poststop", saved_hooks(st), "poststop", st, "stopped")
+    return None
 
 
 def destroy(store: Store, st: ContainerState) -> None:

@@ -9,6 +9,8 @@ from ..state import ContainerState
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..spec import Hooks
 
 
@@ -16,11 +18,12 @@ def state_json(st: ContainerState, status: str) -> bytes:
     return json.dumps(st.hook_state(status)).encode()
 
 
-def run_fatal(kind: str, hooks: Hooks | None, attr: str, st: ContainerState, status: str) -> None:
-    """Run hooks whose failure fails the operation."""
+def run_fatal(kind: str, hooks: Hooks | None, attr: str, st: ContainerState, status: str,
+              on_start: Callable[[int], None] | None = None) -> None:
+    """Run hooks whose failure fails the operation (``on_start``: see K.run_hook)."""
     if hooks is None:
         return
-    K.run_hooks(kind, getattr(hooks, attr), state_json(st, status))
+    K.run_hooks(kind, getattr(hooks, attr), state_json(st, status), on_start)
 
 
 def run_logged(kind: str, hooks: Hooks | None, attr: str, st: ContainerState, status: str) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..state import ContainerState, Store
+from ..state import ContainerState, Store, load_checked
 
 
 async def state(store: Store, container_id: str) -> ContainerState:
-    return store.load(container_id)
+    return load_checked(store, container_id)
 
 
 async def list_containers(store: Store) -> list[ContainerState]:

@@ -49,8 +49,8 @@ TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are string
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["CgroupError", "CgroupManager", "detect", "freezer_state", "from_state",
-           "new_manager"]
+__all__ = ["CgroupError", "CgroupManager", "assume_created", "detect", "freezer_state",
+           "from_state", "new_manager"]
 
 
 def detect() -> str:
@@ -97,3 +97,18 @@ def from_state(d: dict[str, Any]) -> CgroupManager:
 def freezer_state(d: dict[str, Any]) -> str:
     """"frozen" or "thawed", straight from the recorded state (used by ``state``)."""
     return from_state(d).freezer_state()
+
+
+def assume_created(d: dict[str, Any]) -> dict[str, Any]:
+    """``to_state`` of a manager whose ``create`` may have been cut short (the
+    runtime was killed during it): its leaf directories count as ours, so that
+    ``destroy`` removes them.  Parents it may have made are not known and stay
+    (rmdir of a leaf that is not there is not an error)."""
+    out = dict(d)
+    driver = d.get("driver", "v1")
+    if driver == "systemd":
+        out["inner"] = assume_created(d.get("inner") or {})
+        return out
+    leaves = list((d.get("dirs") or {}).values()) if driver == "v1" else [d.get("dir", "")]
+    out["created"] = sorted({*(d.get("created") or []), *(p for p in leaves if p)})
+    return out
