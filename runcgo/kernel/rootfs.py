@@ -147,8 +147,9 @@ def _refuse_symlink(rootfd: int, dest: str, fstype: str) -> None:
     except FileNotFoundError:
         return
     if not stat.S_ISDIR(st.st_mode):
-        raise OSError(20, f"mount {fstype} on {dest}: the destination is not a directory "
-                          "(a symlink or file in the image)")
+        # runc's wording, which scripts and runc's own tests match on.
+        raise OSError(20, f'mount "{fstype}" on {dest}: filesystem "{fstype}" must be '
+                          "mounted on ordinary directory (the image has a symlink or file there)")
 
 
 def _locked_flags(path: str) -> int:
