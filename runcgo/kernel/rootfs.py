@@ -4,7 +4,7 @@ Runs in the pre-exec child.  Order (as the spec and runc's experience want):
 propagation of / -> rootfs bind onto itself -> config mounts (targets opened
 with paths.py, mounted through /proc/self/fd) -> /dev devices and symlinks ->
 [hooks] -> pivot_root (or MS_MOVE + chroot) -> sysctl / readonly / masked
-paths -> read-only root.
+paths -> read-only tmpfs and /dev -> read-only root.
 """
 
 from __future__ import annotations
@@ -116,8 +116,9 @@ def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount) -> None:
                          sc.MS_BIND | sc.MS_REMOUNT | extra | _locked_flags(target))
         else:
             label = m.type or ""
+            flags = mo.flags & ~sc.MS_RDONLY if _read_only_later(m) else mo.flags
             try:
-                sc.mount(source, target, label, mo.flags, mo.data_str)
+                sc.mount(source, target, label, flags, mo.data_str)
             except OSError as exc:
                 raise OSError(exc.errno, f"mount {source!r} on {m.destination}") from None
         if mo.propagation or mo.attr_set or mo.attr_clr:
@@ -134,6 +135,32 @@ def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount) -> None:
         raise
     finally:
         os.close(target_fd)
+
+
+def _read_only_later(m: Mount) -> bool:
+    """A read-only tmpfs (or /dev) is mounted writable and made read-only in finish():
+    devices, /dev/pts and the mount points of later mounts are made inside it first."""
+    if not mountopts.parse(m.options).flags & sc.MS_RDONLY or m.type in ("bind", None):
+        return False
+    return m.type == "tmpfs" or os.path.normpath("/" + m.destination) == "/dev"
+
+
+def _remount_read_only(mounts: list[Mount]) -> None:
+    """The second half of _read_only_later, after pivot_root (paths are in-root now)."""
+    rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for m in mounts:
+            if not _read_only_later(m) or mountopts.parse(m.options).is_bind:
+                continue
+            fd = P.open_in_root(rootfd, m.destination)
+            try:
+                target = P.fd_path(fd)
+                sc.mount(None, target, None,
+                         sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _locked_flags(target))
+            finally:
+                os.close(fd)
+    finally:
+        os.close(rootfd)
 
 
 def _refuse_symlink(rootfd: int, dest: str, fstype: str) -> None:
@@ -234,7 +261,7 @@ def enter(plan: RootfsPlan) -> None:
 
 def finish(plan: RootfsPlan, masked: list[str], readonly_paths: list[str],
            sysctl: dict[str, str]) -> None:
-    """After pivot_root: sysctls, then readonly and masked paths, then a read-only /."""
+    """After pivot_root: sysctls, readonly and masked paths, read-only tmpfs, then /."""
     for key, value in sysctl.items():
         path = "/proc/sys/" + key.replace(".", "/")
         try:
@@ -246,6 +273,7 @@ def finish(plan: RootfsPlan, masked: list[str], readonly_paths: list[str],
         _readonly(p)
     for p in masked:
         _mask(p)
+    _remount_read_only(plan.mounts)
     if plan.propagation and plan.propagation in _PROPAGATION:
         sc.mount(None, "/", None, _PROPAGATION[plan.propagation])
     if plan.readonly:
