@@ -15,7 +15,7 @@ import stat
 from .._lite import suppress
 from .._record import record
 from ..spec import LinuxDevice, Mount
-from . import mountopts
+from . import mountopts, oldroot
 from . import paths as P
 from . import syscalls as sc
 
@@ -50,6 +50,7 @@ class RootfsPlan:
     no_pivot: bool
     in_userns: bool
     cgroupns: bool
+    own_mountns: bool = True  # False: a mount namespace joined by path (not ours to clean)
     mount_cgroup: Callable[[str, bool, int, bool], None] | None = None
 
 
@@ -249,6 +250,8 @@ def enter(plan: RootfsPlan) -> None:
     """Make the rootfs the process's root: pivot_root, or MS_MOVE + chroot."""
     os.chdir(plan.rootfs)
     if plan.no_pivot:
+        if plan.own_mountns:
+            oldroot.hide_host_pseudo_fs(os.path.realpath(plan.rootfs))
         sc.mount(plan.rootfs, "/", None, sc.MS_MOVE)
         os.chroot(".")
     else:

@@ -6,7 +6,9 @@ import json
 import os
 import stat
 
-from harness import Runcgo
+import pytest
+
+from harness import Runcgo, into_userns
 
 
 def run_out(runcgo: Runcgo, args: list[str], **edits) -> str:
@@ -198,3 +200,22 @@ def test_readonly_tmpfs_with_a_mount_below(runcgo: Runcgo, tmp_path) -> None:
     r = runcgo("run", "--bundle", str(bundle), cid)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "below\nrefused\n"
+
+
+@pytest.mark.parametrize(("no_pivot", "userns"), [(False, False), (True, False), (True, True)])
+def test_no_bare_proc_reachable(runcgo: Runcgo, no_pivot: bool, userns: bool) -> None:
+    """A new user+pid namespace inside the container may mount proc only if a fully
+    visible proc is in its mount namespace.  The container's /proc has masked paths;
+    with --no-pivot the host's /proc must not stay behind under the chroot (in a
+    user namespace it is locked: covered, not detached)."""
+    cid, bundle = runcgo.bundle(
+        ["unshare", "-mrpf", "sh", "-c", "mount -t proc none /proc && echo MOUNTED"])
+    if userns:
+        into_userns(bundle)
+    cfg = json.loads((bundle / "config.json").read_text())
+    for name in ("bounding", "permitted"):  # to map root in the new user namespace
+        cfg["process"]["capabilities"][name].append("CAP_SETFCAP")
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    r = runcgo("run", *(["--no-pivot"] if no_pivot else []), "--bundle", str(bundle), cid)
+    assert "MOUNTED" not in r.stdout
+    assert r.returncode == 1 and "permission denied" in r.stderr, r.stderr
