@@ -13,7 +13,7 @@ import os
 import stat
 
 from .._lite import suppress
-from .._record import record
+from .._record import field, record
 from ..spec import LinuxDevice, Mount
 from . import mountopts, oldroot
 from . import paths as P
@@ -52,6 +52,9 @@ class RootfsPlan:
     cgroupns: bool
     own_mountns: bool = True  # False: a mount namespace joined by path (not ours to clean)
     mount_cgroup: Callable[[str, bool, int, bool], None] | None = None
+    # Mount index -> O_PATH fd of its bind source, opened with the runtime's
+    # privileges when the init can't reach it itself (kernel/mountsources.py).
+    source_fds: dict[int, int] = field(default_factory=dict)
 
 
 def prepare(plan: RootfsPlan) -> None:
@@ -63,8 +66,8 @@ def prepare(plan: RootfsPlan) -> None:
     rootfd = os.open(plan.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         dev_bound = False
-        for m in plan.mounts:
-            _mount_one(rootfd, plan, m)
+        for i, m in enumerate(plan.mounts):
+            _mount_one(rootfd, plan, m, plan.source_fds.get(i))
             if m.destination.rstrip("/") == "/dev" and (m.type == "bind" or mountopts.parse(m.options).is_bind):
                 dev_bound = True
         if not dev_bound:
@@ -75,9 +78,12 @@ def prepare(plan: RootfsPlan) -> None:
                          d.uid or 0, d.gid or 0, plan.in_userns)
     finally:
         os.close(rootfd)
+        for fd in plan.source_fds.values():
+            os.close(fd)
+        plan.source_fds.clear()
 
 
-def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount) -> None:
+def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount, source_fd: int | None = None) -> None:
     mo = mountopts.parse(m.options)
     fstype = m.type or ("bind" if mo.is_bind else "")
     if fstype == "bind" and not mo.is_bind:
@@ -87,9 +93,13 @@ def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount) -> None:
         if not m.source:
             raise OSError(2, f"bind mount to {m.destination} has no source")
         source = m.source  # made absolute (bundle-relative) when the plan was built
-        is_dir = os.path.isdir(source)
-        if not os.path.exists(source):
-            raise FileNotFoundError(2, f"bind mount source {source} for {m.destination}")
+        if source_fd is not None:
+            source = P.fd_path(source_fd)
+            is_dir = P.is_dir_fd(source_fd)
+        else:
+            is_dir = os.path.isdir(source)
+            if not os.path.exists(source):
+                raise FileNotFoundError(2, f"bind mount source {source} for {m.destination}")
     else:
         is_dir = True
     if fstype in ("proc", "sysfs"):
