@@ -126,3 +126,18 @@ def set_path(cfg: dict[str, Any], dotted: str, value: Any) -> None:
         cur[parts[-1]] = value
 
 
+
+
+def into_userns(bundle: Path, host_id: int = 100000, size: int = 65536) -> None:
+    """Give a bundle a user namespace mapping 0 to ``host_id`` (as runc's userns.bats):
+    the mapped root must be able to search the bundle's parents; no cgroup mount."""
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    for key in ("uidMappings", "gidMappings"):
+        cfg["linux"][key] = [{"containerID": 0, "hostID": host_id, "size": size}]
+    cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] != "cgroup"]
+    (bundle / "config.json").write_text(json.dumps(cfg, indent=1))
+    for parent in [bundle, *bundle.parents]:
+        if str(parent) in ("/", "/tmp"):
+            break
+        os.chmod(parent, os.stat(parent).st_mode | 0o011)

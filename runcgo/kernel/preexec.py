@@ -9,7 +9,8 @@ Up to two processes run this module, forked before any thread or event loop:
 * when namespaces must be joined by path first, or for a user or time
   namespace, a *setup child* runs first: it joins/unshares them (waiting for
   the parent to write uid/gid maps), then forks the init -- PID 1 of a new PID
-  namespace -- reports its pid and exits.
+  namespace -- reports its pid and exits.  Before a user namespace it forks
+  an opener for the bind sources (kernel/mountsources.py).
 
 Everything here is blocking and synchronous on purpose; it never returns.
 """
@@ -26,7 +27,7 @@ from .. import log
 from .._lite import suppress
 from .._record import field, record
 from ..spec import Hooks, Process
-from . import capabilities, hooks, lsm, netdev, process, rootfs, seccomp
+from . import capabilities, hooks, lsm, mountsources, netdev, process, rootfs, seccomp
 from . import console as pty_console
 from . import sync as S
 from . import syscalls as sc
@@ -161,6 +162,11 @@ def _setup_child(sock: _socket.socket, plan: InitPlan) -> None:
                 join_fds[kind] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             except OSError as exc:
                 raise OSError(exc.errno, f"open namespace {kind} path {path}") from None
+    opener = None
+    if "user" in ns and plan.rootfs is not None:
+        sources = mountsources.bind_sources(plan.rootfs.mounts)
+        if sources:  # opened as host root, in the container's mount namespace
+            opener = mountsources.start(sources)
     if "user" in join_fds:
         sc.setns(join_fds.pop("user"), sc.CLONE_NEWUSER, ns["user"] or "")
     elif "user" in ns:
@@ -181,6 +187,9 @@ def _setup_child(sock: _socket.socket, plan: InitPlan) -> None:
             flags |= sc.NS_FLAGS[kind]
     if flags:
         sc.unshare(flags)
+    if opener is not None:
+        assert plan.rootfs is not None
+        plan.rootfs.source_fds = mountsources.collect(opener)
     if plan.time_offsets:
         with open("/proc/self/timens_offsets", "w") as f:
             f.write("".join(f"{clock} {s} {n}\n" for clock, (s, n) in plan.time_offsets.items()))

@@ -4,7 +4,7 @@ Runs in the pre-exec child.  Order (as the spec and runc's experience want):
 propagation of / -> rootfs bind onto itself -> config mounts (targets opened
 with paths.py, mounted through /proc/self/fd) -> /dev devices and symlinks ->
 [hooks] -> pivot_root (or MS_MOVE + chroot) -> sysctl / readonly / masked
-paths -> read-only root.
+paths -> read-only tmpfs and /dev -> read-only root.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import os
 import stat
 
 from .._lite import suppress
-from .._record import record
+from .._record import field, record
 from ..spec import LinuxDevice, Mount
-from . import mountopts
+from . import mountopts, oldroot
 from . import paths as P
 from . import syscalls as sc
 from . import sysctl as sysctls  # imported now: after pivot_root the host files are gone
@@ -51,7 +51,11 @@ class RootfsPlan:
     no_pivot: bool
     in_userns: bool
     cgroupns: bool
+    own_mountns: bool = True  # False: a mount namespace joined by path (not ours to clean)
     mount_cgroup: Callable[[str, bool, int, bool], None] | None = None
+    # Mount index -> O_PATH fd of its bind source, opened with the runtime's
+    # privileges when the init can't reach it itself (kernel/mountsources.py).
+    source_fds: dict[int, int] = field(default_factory=dict)
 
 
 def prepare(plan: RootfsPlan) -> None:
@@ -63,8 +67,8 @@ def prepare(plan: RootfsPlan) -> None:
     rootfd = os.open(plan.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         dev_bound = False
-        for m in plan.mounts:
-            _mount_one(rootfd, plan, m)
+        for i, m in enumerate(plan.mounts):
+            _mount_one(rootfd, plan, m, plan.source_fds.get(i))
             if m.destination.rstrip("/") == "/dev" and (m.type == "bind" or mountopts.parse(m.options).is_bind):
                 dev_bound = True
         if not dev_bound:
@@ -77,9 +81,12 @@ def prepare(plan: RootfsPlan) -> None:
                          d.uid or 0, d.gid or 0, plan.in_userns)
     finally:
         os.close(rootfd)
+        for fd in plan.source_fds.values():
+            os.close(fd)
+        plan.source_fds.clear()
 
 
-def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount) -> None:
+def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount, source_fd: int | None = None) -> None:
     mo = mountopts.parse(m.options)
     fstype = m.type or ("bind" if mo.is_bind else "")
     if fstype == "bind" and not mo.is_bind:
@@ -89,9 +96,13 @@ def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount) -> None:
         if not m.source:
             raise OSError(2, f"bind mount to {m.destination} has no source")
         source = m.source  # made absolute (bundle-relative) when the plan was built
-        is_dir = os.path.isdir(source)
-        if not os.path.exists(source):
-            raise FileNotFoundError(2, f"bind mount source {source} for {m.destination}")
+        if source_fd is not None:
+            source = P.fd_path(source_fd)
+            is_dir = P.is_dir_fd(source_fd)
+        else:
+            is_dir = os.path.isdir(source)
+            if not os.path.exists(source):
+                raise FileNotFoundError(2, f"bind mount source {source} for {m.destination}")
     else:
         is_dir = True
     if fstype in ("proc", "sysfs"):
@@ -119,8 +130,9 @@ def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount) -> None:
                          sc.MS_BIND | sc.MS_REMOUNT | extra | _locked_flags(target))
         else:
             label = m.type or ""
+            flags = mo.flags & ~sc.MS_RDONLY if _read_only_later(m) else mo.flags
             try:
-                sc.mount(source, target, label, mo.flags, mo.data_str)
+                sc.mount(source, target, label, flags, mo.data_str)
             except OSError as exc:
                 raise OSError(exc.errno, f"mount {source!r} on {m.destination}") from None
         if mo.propagation or mo.attr_set or mo.attr_clr:
@@ -139,6 +151,32 @@ def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount) -> None:
         os.close(target_fd)
 
 
+def _read_only_later(m: Mount) -> bool:
+    """A read-only tmpfs (or /dev) is mounted writable and made read-only in finish():
+    devices, /dev/pts and the mount points of later mounts are made inside it first."""
+    if not mountopts.parse(m.options).flags & sc.MS_RDONLY or m.type in ("bind", None):
+        return False
+    return m.type == "tmpfs" or os.path.normpath("/" + m.destination) == "/dev"
+
+
+def _remount_read_only(mounts: list[Mount]) -> None:
+    """The second half of _read_only_later, after pivot_root (paths are in-root now)."""
+    rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for m in mounts:
+            if not _read_only_later(m) or mountopts.parse(m.options).is_bind:
+                continue
+            fd = P.open_in_root(rootfd, m.destination)
+            try:
+                target = P.fd_path(fd)
+                sc.mount(None, target, None,
+                         sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _locked_flags(target))
+            finally:
+                os.close(fd)
+    finally:
+        os.close(rootfd)
+
+
 def _refuse_symlink(rootfd: int, dest: str, fstype: str) -> None:
     """proc/sysfs only on a real directory: an image that makes /proc a symlink
     redirects every later write to /proc/self/... (CVE-2019-19921, CVE-2023-27561)."""
@@ -150,8 +188,9 @@ def _refuse_symlink(rootfd: int, dest: str, fstype: str) -> None:
     except FileNotFoundError:
         return
     if not stat.S_ISDIR(st.st_mode):
-        raise OSError(20, f"mount {fstype} on {dest}: the destination is not a directory "
-                          "(a symlink or file in the image)")
+        # runc's wording, which scripts and runc's own tests match on.
+        raise OSError(20, f'mount "{fstype}" on {dest}: filesystem "{fstype}" must be '
+                          "mounted on ordinary directory (the image has a symlink or file there)")
 
 
 def _locked_flags(path: str) -> int:
@@ -224,6 +263,8 @@ def enter(plan: RootfsPlan) -> None:
     """Make the rootfs the process's root: pivot_root, or MS_MOVE + chroot."""
     os.chdir(plan.rootfs)
     if plan.no_pivot:
+        if plan.own_mountns:
+            oldroot.hide_host_pseudo_fs(os.path.realpath(plan.rootfs))
         sc.mount(plan.rootfs, "/", None, sc.MS_MOVE)
         os.chroot(".")
     else:
@@ -236,13 +277,14 @@ def enter(plan: RootfsPlan) -> None:
 
 def finish(plan: RootfsPlan, masked: list[str], readonly_paths: list[str],
            sysctl: dict[str, str]) -> None:
-    """After pivot_root: sysctls, then readonly and masked paths, then a read-only /."""
+    """After pivot_root: sysctls, readonly and masked paths, read-only tmpfs, then /."""
     for key, value in sysctl.items():
         sysctls.write(key, value)
     for p in readonly_paths:
         _readonly(p)
     for p in masked:
         _mask(p)
+    _remount_read_only(plan.mounts)
     if plan.propagation and plan.propagation in _PROPAGATION:
         sc.mount(None, "/", None, _PROPAGATION[plan.propagation])
     if plan.readonly:

@@ -59,8 +59,9 @@ _SUM = 32  # sha256 trailer on every cache entry
 _MAX_ERRNO = 4095
 _U64 = (1 << 64) - 1
 #: Syscalls the runtime itself makes after the filter is in place and before the
-#: agent holds the listener fd: notifying them would hang the container forever.
-_NO_NOTIFY = frozenset({"sendmsg"})
+#: agent holds the listener fd (sendmsg), or writes of its own that an agent must
+#: not see (write: refused by runc too, so a profile valid for one is valid for both).
+_NO_NOTIFY = frozenset({"sendmsg", "write"})
 _WHERE = "$.linux.seccomp"
 
 
@@ -123,8 +124,8 @@ def validate(profile: LinuxSeccomp) -> None:
             notify = True
             bad = _NO_NOTIFY.intersection(rule.names)
             if bad:
-                raise ConfigError(f"SCMP_ACT_NOTIFY cannot be used for {sorted(bad)[0]} "
-                                  "(the runtime needs it to hand over the listener)",
+                raise ConfigError(f"SCMP_ACT_NOTIFY cannot be used for the {sorted(bad)[-1]} "
+                                  "syscall (the runtime needs it after loading the filter)",
                                   f"{where}.names")
         if len(rule.args or ()) > 6:
             raise ConfigError("at most 6 argument conditions", f"{where}.args")

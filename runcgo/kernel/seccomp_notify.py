@@ -35,7 +35,8 @@ def connect(path: str) -> socket.socket:
         sock.connect(path)
     except OSError as exc:
         sock.close()
-        raise OSError(exc.errno, f"connect to seccomp listener {path}") from None
+        raise OSError(exc.errno, "failed to connect with seccomp agent specified in the "
+                                 f"seccomp profile: {path}") from None
     return sock
 
 

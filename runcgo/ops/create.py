@@ -80,7 +80,7 @@ def build_plan(container_id: str, spec: S.Spec, bundle: str, opts: CreateOptions
             rootfs=rootfs_path, mounts=mounts, devices=list(linux.devices or ()),
             propagation=linux.rootfs_propagation or "",
             readonly=bool(spec.root and spec.root.readonly), no_pivot=opts.no_pivot,
-            in_userns="user" in ns, cgroupns="cgroup" in ns,
+            in_userns="user" in ns, cgroupns="cgroup" in ns, own_mountns=ns["mount"] is None,
             mount_cgroup=cg.mount_in_container if cg is not None else None)
     hooks = spec.hooks
     notify = prepared_seccomp is not None and prepared_seccomp.notify

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
-from harness import Runcgo
+import pytest
+
+from harness import Runcgo, into_userns
 
 
 def run_out(runcgo: Runcgo, args: list[str], **edits) -> str:
@@ -170,3 +173,58 @@ def test_dev_is_char_device_checked_for_masks(runcgo: Runcgo) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "1:3"
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_readonly_dev_tmpfs(runcgo: Runcgo) -> None:
+    """A read-only /dev still gets its devices, /dev/pts and /dev/shm (they are made
+    while it is writable) and ends read-only, as with runc."""
+    cid, bundle = runcgo.bundle(["sh", "-c", "grep '^tmpfs /dev ' /proc/mounts; "
+                                             "grep -c ' /dev/pts ' /proc/mounts; "
+                                             "ls -l /dev/null | cut -c1; "
+                                             "touch /dev/new 2>/dev/null || echo refused"])
+    cfg = json.loads((bundle / "config.json").read_text())
+    for m in cfg["mounts"]:
+        if m["destination"] == "/dev":
+            m["options"] = [*m.get("options", []), "ro"]
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    r = runcgo("run", "--bundle", str(bundle), cid)
+    assert r.returncode == 0, r.stderr
+    dev, pts, null, refused = r.stdout.splitlines()
+    assert dev.split()[3].startswith("ro,")
+    assert pts == "1" and null == "c" and refused == "refused"
+
+
+def test_readonly_tmpfs_with_a_mount_below(runcgo: Runcgo, tmp_path) -> None:
+    """A read-only tmpfs can hold the mount point of a later mount (made before it
+    turns read-only)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("below\n")
+    cid, bundle = runcgo.bundle(["sh", "-c", "cat /ro/sub/f; touch /ro/x 2>/dev/null || echo refused"])
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["mounts"] += [{"destination": "/ro", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]},
+                      {"destination": "/ro/sub", "type": "bind", "source": str(src),
+                       "options": ["bind"]}]
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    r = runcgo("run", "--bundle", str(bundle), cid)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "below\nrefused\n"
+
+
+@pytest.mark.parametrize(("no_pivot", "userns"), [(False, False), (True, False), (True, True)])
+def test_no_bare_proc_reachable(runcgo: Runcgo, no_pivot: bool, userns: bool) -> None:
+    """A new user+pid namespace inside the container may mount proc only if a fully
+    visible proc is in its mount namespace.  The container's /proc has masked paths;
+    with --no-pivot the host's /proc must not stay behind under the chroot (in a
+    user namespace it is locked: covered, not detached)."""
+    cid, bundle = runcgo.bundle(
+        ["unshare", "-mrpf", "sh", "-c", "mount -t proc none /proc && echo MOUNTED"])
+    if userns:
+        into_userns(bundle)
+    cfg = json.loads((bundle / "config.json").read_text())
+    for name in ("bounding", "permitted"):  # to map root in the new user namespace
+        cfg["process"]["capabilities"][name].append("CAP_SETFCAP")
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    r = runcgo("run", *(["--no-pivot"] if no_pivot else []), "--bundle", str(bundle), cid)
+    assert "MOUNTED" not in r.stdout
+    assert r.returncode == 1 and "permission denied" in r.stderr, r.stderr

@@ -117,6 +117,7 @@ def test_cve_2019_19921_proc_on_symlink(runcgo: Runcgo) -> None:
     r = runcgo("create", "--bundle", str(bundle), cid)
     assert r.returncode == 1
     assert "/proc" in r.stderr and "not a directory" in r.stderr
+    assert 'filesystem "proc" must be mounted on ordinary directory' in r.stderr  # runc's words
     assert not (runcgo.root / cid).exists()
 
 

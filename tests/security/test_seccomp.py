@@ -307,6 +307,24 @@ def test_warm_path_does_not_import_pyseccomp(seccomp_cache: Path) -> None:
 
 # --- SCMP_ACT_NOTIFY ---------------------------------------------------------------------
 
+def test_notify_on_write_is_refused_in_runcs_words(seccomp_cache: Path) -> None:
+    prof = profile(listenerPath="/x", syscalls=[{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}])
+    with pytest.raises(ConfigError) as info:
+        seccomp.prepare(prof)
+    assert info.value.path == "$.linux.seccomp.syscalls[0].names"
+    assert "SCMP_ACT_NOTIFY cannot be used for the write syscall" in str(info.value)
+
+
+def test_no_agent_listening_is_named(seccomp_cache: Path, tmp_path: Path) -> None:
+    prof = profile(listenerPath=str(tmp_path / "nobody.sock"),
+                   syscalls=[{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}])
+    with pytest.raises(OSError) as info:
+        seccomp.prepare(prof)
+    assert info.value.errno == errno.ENOENT
+    assert "failed to connect with seccomp agent" in str(info.value)  # runc's words
+    assert str(tmp_path / "nobody.sock") in str(info.value)
+
+
 class _NotifData(ctypes.Structure):
     _fields_ = [("nr", ctypes.c_int), ("arch", ctypes.c_uint32), ("ip", ctypes.c_uint64),
                 ("args", ctypes.c_uint64 * 6)]
