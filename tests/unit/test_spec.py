@@ -32,7 +32,7 @@ def base() -> dict[str, Any]:
 def test_default_spec_is_valid(tmp_path: Path) -> None:
     spec = S.load_config(bundle_with(tmp_path, base()))
     assert spec.process is not None and spec.process.args == ["sh"]
-    assert S.namespaces(spec) == {t: None for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")}
+    assert S.namespaces(spec) == {t: None for t in ("pid", "network", "ipc", "uts", "mount")}
 
 
 def test_docker_config_decodes(tmp_path: Path) -> None:
@@ -51,8 +51,8 @@ def test_docker_config_decodes(tmp_path: Path) -> None:
     (lambda c: c["process"].__setitem__("args", []), "$.process.args", []),
     (lambda c: c["process"].__setitem__("cwd", "rel"), "$.process.cwd", ["'rel'"]),
     (lambda c: c.__setitem__("ociVersion", "2.0.0"), "$.ociVersion", ["2.0.0"]),
-    (lambda c: c["linux"]["namespaces"].append({"type": "bogus"}), "$.linux.namespaces[6].type", ["bogus"]),
-    (lambda c: c["linux"]["namespaces"].append({"type": "pid"}), "$.linux.namespaces[6].type", ["duplicate"]),
+    (lambda c: c["linux"]["namespaces"].append({"type": "bogus"}), "$.linux.namespaces[5].type", ["bogus"]),
+    (lambda c: c["linux"]["namespaces"].append({"type": "pid"}), "$.linux.namespaces[5].type", ["duplicate"]),
     (lambda c: c["mounts"].append({"destination": "x"}), "$.mounts[7].destination", ["'x'"]),
     (lambda c: c["mounts"].append({"destination": "/a/../../b"}), "$.mounts[7].destination", [".."]),
     (lambda c: c["process"].__setitem__("rlimits", [{"type": "RLIMIT_FOO", "soft": 1, "hard": 1}]),
