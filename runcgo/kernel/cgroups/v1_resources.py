@@ -203,9 +203,12 @@ def set_devices(d: Dir, r: LinuxResources, devices: Sequence[LinuxDevice] | None
     if not path:
         log.warning("devices cgroup not available; device rules not enforced")
         return
-    for rule in rules:
-        write_file(path, "devices.allow" if rule.allow else "devices.deny", rule.v1_line(),
-                   "devices")
+    try:
+        current = devrules.parse_list(read_file(path, "devices.list"))
+    except (OSError, ValueError):
+        current = None
+    for allow, line in devrules.transition(current, rules):
+        write_file(path, "devices.allow" if allow else "devices.deny", line, "devices")
 
 
 def set_rdma(d: Dir, r: LinuxResources) -> None:
