@@ -327,3 +327,34 @@ def test_ps_table_filter() -> None:
     assert got.splitlines() == [out.splitlines()[0], out.splitlines()[2]]
     with pytest.raises(ValueError, match="PID"):
         filter_ps_table("USER CMD\n", [1])
+
+
+def test_exec_sub_cgroup_paths() -> None:
+    """exec --cgroup: a path at or below the container's cgroup, never above."""
+    base = "/sys/fs/cgroup/memory/pod/ct"
+    assert paths.sub_dir(base, "/") == base
+    assert paths.sub_dir(base, "a/b") == base + "/a/b"
+    assert paths.sub_dir(base, "/a/../b") == base + "/b"
+    for bad in ("..", "../x", "/a/../.."):
+        with pytest.raises(CgroupError, match=f"^{bad} is not a sub cgroup path$"):
+            paths.sub_dir(base, bad)
+
+
+def test_v1_sub_manager_per_controller_and_for_all() -> None:
+    from runcgo.kernel.cgroups.v1 import V1Manager
+
+    m = V1Manager("/ct", {"memory": "/cg/memory/ct", "cpu,cpuacct": "/cg/cpu,cpuacct/ct",
+                          "systemd": "/cg/systemd/ct", "unified": "/cg/unified/ct"},
+                  {"memory": ["memory"], "cpu,cpuacct": ["cpu", "cpuacct"],
+                   "systemd": ["name=systemd"], "unified": []}, ["/cg/memory/ct"])
+    s = m.sub({"memory": "a", "cpu": "b", "systemd": "/"})
+    assert s.dirs == {"memory": "/cg/memory/ct/a", "cpu,cpuacct": "/cg/cpu,cpuacct/ct/b",
+                      "systemd": "/cg/systemd/ct", "unified": "/cg/unified/ct"}
+    assert s.created == []  # a sub-manager never removes anything
+    assert set(m.sub({"": "x"}).dirs.values()) == {d + "/x" for d in m.dirs.values()}
+    with pytest.raises(CgroupError, match="unknown controller whaaat"):
+        m.sub({"whaaat": "/"})
+    v2 = V2Manager("/ct", "/cg/ct", "/cg")
+    assert v2.sub({"": "x"}).dir == "/cg/ct/x"
+    with pytest.raises(CgroupError, match="unknown controller memory"):
+        v2.sub({"memory": "x"})

@@ -241,8 +241,9 @@ def set_all(d: Dir, r: LinuxResources, *, unified: str | None = None,
             devices: Sequence[LinuxDevice] | None = None) -> None:
     """Apply every resource; the first failure aborts with a resource-named error."""
     if r.unified:
-        raise CgroupError("linux.resources.unified: unified resources need cgroup v2 (this "
-                          "host uses cgroup v1)")
+        # runc's wording (engines and its tests match on "invalid configuration").
+        raise CgroupError("invalid configuration: cannot use unified on cgroup v1 "
+                          "(linux.resources.unified needs cgroup v2)")
     set_devices(d, r, devices)
     set_memory(d, r)
     set_cpu(d, r)
