@@ -106,3 +106,16 @@ def test_resolve_inside_root(tmp_path: Path) -> None:
             paths.resolve(fd, "/../x")
     finally:
         os.close(fd)
+
+
+def test_exec_cgroup_flag_forms() -> None:
+    from runcgo.errors import ConfigError
+    from runcgo.ops.exec import parse_sub_cgroups
+
+    assert parse_sub_cgroups(["sub"]) == {"": "sub"}
+    assert parse_sub_cgroups(["memory:a", "cpu,cpuacct:b", "memory:/"]) == {
+        "memory": "/", "cpu": "b", "cpuacct": "b"}
+    with pytest.raises(ConfigError, match="missing <controller>: prefix"):
+        parse_sub_cgroups(["memory:a", "b"])
+    with pytest.raises(ConfigError, match="invalid --cgroup argument"):
+        parse_sub_cgroups(["a:b:c"])
