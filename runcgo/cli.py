@@ -369,7 +369,7 @@ def cmd_ps(argv: list[str], g: Globals) -> int:
     a = p.parse_args(argv)
     pids = drive(ps(Store(g.root), a.container_id))
     if a.format == "json":
-        print(json.dumps(pids))
+        print(json.dumps(pids or None))  # runc: an empty list prints as null
         return 0
     import subprocess
 

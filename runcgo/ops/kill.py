@@ -45,6 +45,19 @@ def signal_all(st: ContainerState, sig: int) -> None:
                 cg.thaw()
 
 
+def _signal_leftovers(st: ContainerState, sig: int) -> None:
+    """Processes left in a stopped container's cgroup (its init is gone)."""
+    if not st.cgroup:
+        return
+    cg = cgroups.from_state(st.cgroup)
+    if not cg.exists():
+        return
+    with suppress(OSError):
+        for pid in cg.pids():
+            with suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+
 def shares_host_pidns(st: ContainerState) -> bool:
     ns = st.config.get("namespaces") or {}
     return "pid" not in ns
@@ -61,6 +74,11 @@ async def kill(store: Store, container_id: str, sig: int = SIGTERM,
     with store.lock(container_id):
         st = store.load(container_id)
         if st.status == "stopped":
+            if all_processes:
+                # runc: --all on a stopped container signals what its cgroup
+                # still holds (usually nothing) and succeeds.
+                _signal_leftovers(st, sig)
+                return
             raise ContainerNotRunning(container_id)
         if all_processes or shares_host_pidns(st):
             signal_all(st, sig)
