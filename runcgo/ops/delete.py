@@ -11,7 +11,7 @@ from ..kernel import cgroups
 from ..kernel.signals import SIGKILL
 from ..state import ContainerState, Store
 from . import hooks as H
-from .kill import owns_pidns, signal_all, signal_init
+from .kill import owns_pidns, signal_all, signal_init, thaw_if_frozen
 from .start import saved_hooks
 
 
@@ -49,7 +49,7 @@ def destroy(store: Store, st: ContainerState) -> None:
             for pid in cg.pids():  # stragglers (shared pid namespace, exec'd processes)
                 with suppress(ProcessLookupError):
                     os.kill(pid, SIGKILL)
-        _thaw(st)
+        thaw_if_frozen(st)
         cg.destroy()
     store.remove_dir(st.id)
 
@@ -67,20 +67,9 @@ def _kill_and_wait(st: ContainerState, timeout: float = 10.0) -> None:
                 signal_all(st, SIGKILL)
             else:
                 signal_init(st, SIGKILL)
-        _thaw(st)
+        thaw_if_frozen(st)
         select.select([pidfd], [], [], timeout)
         with suppress(ChildProcessError):
             os.waitpid(st.pid, os.WNOHANG)
     finally:
         os.close(pidfd)
-
-
-def _thaw(st: ContainerState) -> None:
-    """Thaw a paused container after SIGKILL: a frozen process only acts on the
-    signal once thawed, so it would neither die nor let its cgroup go."""
-    if not st.cgroup:
-        return
-    with suppress(Exception):
-        cg = cgroups.from_state(st.cgroup)
-        if cg.freezer_state() == "frozen":
-            cg.thaw()

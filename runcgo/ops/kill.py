@@ -7,7 +7,7 @@ import os
 from .._lite import suppress
 from ..errors import ContainerNotRunning
 from ..kernel import cgroups
-from ..kernel.signals import SIGTERM, pidfd_send_signal
+from ..kernel.signals import SIGKILL, SIGTERM, pidfd_send_signal
 from ..state import ContainerState, Store, proc_start_time
 
 
@@ -58,6 +58,18 @@ def _signal_leftovers(st: ContainerState, sig: int) -> None:
                 os.kill(pid, sig)
 
 
+def thaw_if_frozen(st: ContainerState) -> None:
+    """After SIGKILL, thaw a paused container (as runc does): a frozen process
+    acts on the signal only once thawed, so it would neither die nor let its
+    cgroup go."""
+    if not st.cgroup:
+        return
+    with suppress(Exception):
+        cg = cgroups.from_state(st.cgroup)
+        if cg.freezer_state() == "frozen":
+            cg.thaw()
+
+
 def shares_host_pidns(st: ContainerState) -> bool:
     ns = st.config.get("namespaces") or {}
     return "pid" not in ns
@@ -84,3 +96,5 @@ async def kill(store: Store, container_id: str, sig: int = SIGTERM,
             signal_all(st, sig)
         else:
             signal_init(st, sig)
+        if sig == SIGKILL:
+            thaw_if_frozen(st)

@@ -163,6 +163,17 @@ def test_delete_force_of_a_paused_container(runcgo: Runcgo) -> None:
 
 
 @V1_ONLY
+def test_kill_of_a_paused_container_stops_it(runcgo: Runcgo, sleeper: tuple[str, Path]) -> None:
+    cid, _ = sleeper
+    pid = runcgo.state(cid)["pid"]
+    runcgo("pause", cid, check=True)
+    runcgo("kill", cid, "KILL", check=True)
+    assert wait_for(lambda: not alive(pid), timeout=5)
+    assert runcgo.state(cid)["status"] == "stopped"
+    assert read(f"{CG}/freezer/{rel_path(cid)}/freezer.state").strip() == "THAWED"
+
+
+@V1_ONLY
 def test_delete_force_removes_sub_cgroups_made_inside(runcgo: Runcgo) -> None:
     cid, bundle = runcgo.bundle(["sleep", "300"])
     cfg = json.loads((bundle / "config.json").read_text())
