@@ -258,7 +258,7 @@ def cmd_exec(argv: list[str], g: Globals) -> int:
     p.add_argument("--ignore-paused", action="store_true")
     p.add_argument("--process-label")
     p.add_argument("--apparmor")
-    p.add_argument("--cgroup")
+    p.add_argument("--cgroup", action="append", default=[])
     _id(p)
     p.add_argument("command", nargs=REMAINDER)
     a = p.parse_args(argv)  # a usage error exits 1, as runc's
@@ -296,6 +296,7 @@ def _exec(a: SimpleNamespace, g: Globals) -> int:
     opts = E.ExecOptions(process=proc, detach=a.detach, pid_file=a.pid_file,
                          console_socket=a.console_socket, preserve_fds=a.preserve_fds,
                          ignore_paused=a.ignore_paused,
+                         sub_cgroups=E.parse_sub_cgroups(a.cgroup) if a.cgroup else None,
                          relay_terminal=proc.terminal and not a.console_socket and not a.detach)
     if opts.relay_terminal:
         from .ops.relay import exec_with_relay
@@ -368,7 +369,7 @@ def cmd_ps(argv: list[str], g: Globals) -> int:
     a = p.parse_args(argv)
     pids = drive(ps(Store(g.root), a.container_id))
     if a.format == "json":
-        print(json.dumps(pids))
+        print(json.dumps(pids or None))  # runc: an empty list prints as null
         return 0
     import subprocess
 

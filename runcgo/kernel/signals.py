@@ -24,11 +24,13 @@ _NOT_FORWARDED = {_signal.SIGCHLD, _signal.SIGWINCH, _signal.SIGKILL, _signal.SI
 
 
 def parse(name: str) -> int:
-    """'KILL', 'SIGKILL', 'kill' or '9' -> 9; ValueError naming the input otherwise."""
+    """'KILL', 'SIGKILL', 'kill' or '9' -> 9; ValueError naming the input otherwise.
+
+    0 is accepted, as by runc and kill(1): it checks that the target exists."""
     text = name.strip()
     if text.isdigit():
         num = int(text)
-        if 0 < num < _signal.NSIG:
+        if 0 <= num < _signal.NSIG:
             return num
         raise ValueError(f"invalid signal {name!r}")
     up = text.upper()

@@ -173,6 +173,18 @@ def _write_maps(pid: int, linux: S.Linux) -> None:
                              f"write {path} ({data.strip()!r}): {os.strerror(exc.errno or 0).lower()}") from None
 
 
+def check_cgroup_before_use(cg: cgroups.CgroupManager) -> None:
+    """A ``cgroupsPath`` may name a cgroup that already exists.  Frozen, it would
+    stop our init mid-setup and leave create hanging: refuse, as runc does.
+    Holding processes, it works but ``delete`` and ``kill`` will reach them
+    too: warn, with runc's wording."""
+    if cg.freezer_state() == "frozen":
+        raise cgroups.CgroupError("container's cgroup unexpectedly frozen")
+    pids = cg.pids()
+    if pids:
+        log.warning(f"container's cgroup is not empty: {len(pids)} process(es) found")
+
+
 def write_pid_file(path: str, pid: int) -> None:
     """Digits only, no newline, replaced atomically (containerd reads it at once)."""
     path = os.path.abspath(path)
@@ -234,6 +246,7 @@ async def create_with_console(store: Store, container_id: str,
         cg.create()
         record.cgroup_made = True
         record.write()
+        check_cgroup_before_use(cg)
         plan = build_plan(container_id, spec, bundle, opts, fifo, cg, prepared)
         parent_sock, child_sock = sync.pair()
         st = ContainerState(id=container_id, pid=0, bundle=bundle, rootfs=plan.rootfs_path,

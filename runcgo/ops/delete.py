@@ -11,7 +11,7 @@ from ..kernel import cgroups
 from ..kernel.signals import SIGKILL
 from ..state import ContainerState, Store, load_checked, state_damage
 from . import hooks as H
-from .kill import owns_pidns, signal_all, signal_init
+from .kill import owns_pidns, signal_all, signal_init, thaw_if_frozen
 from .start import saved_hooks
 
 
@@ -62,6 +62,7 @@ def destroy(store: Store, st: ContainerState) -> None:
             for pid in cg.pids():  # stragglers (shared pid namespace, exec'd processes)
                 with suppress(ProcessLookupError):
                     os.kill(pid, SIGKILL)
+        thaw_if_frozen(st)
         cg.destroy()
     store.remove_dir(st.id)
 
@@ -79,6 +80,7 @@ def _kill_and_wait(st: ContainerState, timeout: float = 10.0) -> None:
                 signal_all(st, SIGKILL)
             else:
                 signal_init(st, SIGKILL)
+        thaw_if_frozen(st)
         select.select([pidfd], [], [], timeout)
         with suppress(ChildProcessError):
             os.waitpid(st.pid, os.WNOHANG)

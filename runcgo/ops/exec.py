@@ -37,6 +37,8 @@ class ExecOptions:
     preserve_fds: int = 0
     ignore_paused: bool = False
     relay_terminal: bool = False
+    # exec --cgroup: controller ("" for all) -> path below the container's cgroup
+    sub_cgroups: dict[str, str] | None = None
 
 
 def base_process(st: ContainerState) -> S.Process:
@@ -79,6 +81,26 @@ def process_from_flags(st: ContainerState, args: list[str], *, env: list[str], c
         no_new_privileges=base.no_new_privileges or no_new_privs, console_size=None)
 
 
+def parse_sub_cgroups(args: list[str]) -> dict[str, str]:
+    """runc's ``--cgroup`` values: ``PATH`` (every hierarchy; then the only one
+    allowed) or ``CTRL[,CTRL...]:PATH``, repeatable, the last one for a
+    controller winning."""
+    paths: dict[str, str] = {}
+    for arg in args:
+        parts = arg.split(":")
+        if len(parts) > 2:
+            raise ConfigError(f"invalid --cgroup argument: {arg}", "--cgroup")
+        if len(parts) == 1:
+            if len(args) != 1:
+                raise ConfigError(f"invalid --cgroup argument: {arg} (missing <controller>: "
+                                  "prefix)", "--cgroup")
+            paths[""] = arg
+            continue
+        for ctrl in parts[0].split(","):
+            paths[ctrl] = parts[1]
+    return paths
+
+
 def load_process_file(path: str) -> S.Process:
     try:
         with open(path, "rb") as f:
@@ -105,8 +127,11 @@ async def exec_with_console(store: Store, container_id: str,
     if st.status == "stopped":
         raise ContainerNotRunning(container_id)
     if st.status == "paused" and not opts.ignore_paused:
-        raise InvalidState(f"cannot exec in paused container {container_id} "
-                           "(resume it, or pass --ignore-paused)")
+        # runc's wording and exit status (255, like its other exec failures).
+        paused = InvalidState("cannot exec in a paused container (use --ignore-paused to "
+                              "override)")
+        paused.exit_code = 255
+        raise paused
     proc = opts.process
     S.validate_process(proc, "$")
     if proc.terminal and not opts.console_socket and not opts.relay_terminal:
@@ -138,7 +163,11 @@ async def exec_with_console(store: Store, container_id: str,
     try:
         cg = cgroups.from_state(st.cgroup) if st.cgroup else None
         log.debug(f"nsexec container setup: forking a process to join {container_id!r}")
-        forked = selfjoin.fork_joined(cg.self_join() if cg is not None else None)
+        if cg is not None and opts.sub_cgroups:
+            cg = cg.sub(opts.sub_cgroups)  # joined by apply(), which says what is missing
+            forked = selfjoin.fork_joined(None)
+        else:
+            forked = selfjoin.fork_joined(cg.self_join() if cg is not None else None)
         pid, cgroup_tasks = forked.pid, forked.tasks
         if pid == 0:  # pragma: no cover - child
             parent_sock.close()

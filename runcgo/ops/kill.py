@@ -7,7 +7,7 @@ import os
 from .._lite import suppress
 from ..errors import ContainerNotRunning
 from ..kernel import cgroups
-from ..kernel.signals import SIGTERM, pidfd_send_signal
+from ..kernel.signals import SIGKILL, SIGTERM, pidfd_send_signal
 from ..state import ContainerState, Store, proc_start_time
 
 
@@ -45,6 +45,31 @@ def signal_all(st: ContainerState, sig: int) -> None:
                 cg.thaw()
 
 
+def _signal_leftovers(st: ContainerState, sig: int) -> None:
+    """Processes left in a stopped container's cgroup (its init is gone)."""
+    if not st.cgroup:
+        return
+    cg = cgroups.from_state(st.cgroup)
+    if not cg.exists():
+        return
+    with suppress(OSError):
+        for pid in cg.pids():
+            with suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+
+def thaw_if_frozen(st: ContainerState) -> None:
+    """After SIGKILL, thaw a paused container (as runc does): a frozen process
+    acts on the signal only once thawed, so it would neither die nor let its
+    cgroup go."""
+    if not st.cgroup:
+        return
+    with suppress(Exception):
+        cg = cgroups.from_state(st.cgroup)
+        if cg.freezer_state() == "frozen":
+            cg.thaw()
+
+
 def shares_host_pidns(st: ContainerState) -> bool:
     ns = st.config.get("namespaces") or {}
     return "pid" not in ns
@@ -61,8 +86,15 @@ async def kill(store: Store, container_id: str, sig: int = SIGTERM,
     with store.lock(container_id):
         st = store.load(container_id)
         if st.status == "stopped":
+            if all_processes:
+                # runc: --all on a stopped container signals what its cgroup
+                # still holds (usually nothing) and succeeds.
+                _signal_leftovers(st, sig)
+                return
             raise ContainerNotRunning(container_id)
         if all_processes or shares_host_pidns(st):
             signal_all(st, sig)
         else:
             signal_init(st, sig)
+        if sig == SIGKILL:
+            thaw_if_frozen(st)

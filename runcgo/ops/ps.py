@@ -7,18 +7,24 @@ column is one of ours, which :func:`filter_ps_table` does on its output.
 
 from __future__ import annotations
 
-from ..errors import ContainerNotRunning
 from ..state import Store
 
 
 async def ps(store: Store, container_id: str) -> list[int]:
-    """Every pid in the container's cgroup (sub-cgroups included), sorted."""
+    """Every pid in the container's cgroup (sub-cgroups included), sorted.
+
+    A stopped container is not an error (runc lists what its cgroup still
+    holds, usually nothing): a monitoring loop racing the container's exit
+    gets an empty table, not a failure."""
     from ..kernel.cgroups import from_state
 
     st = store.load(container_id)
-    if st.status == "stopped":
-        raise ContainerNotRunning(container_id, st.status)
-    return from_state(st.cgroup).pids()
+    if not st.cgroup:
+        return []
+    cg = from_state(st.cgroup)
+    if st.status == "stopped" and not cg.exists():
+        return []
+    return cg.pids()
 
 
 def filter_ps_table(output: str, pids: list[int]) -> str:

@@ -173,16 +173,62 @@ def test_device_rules() -> None:
         [LinuxDevice(path="/dev/fuse", type="c", major=10, minor=229)])
     assert rules[0].v1_line() == "a"
     assert rules[1].v1_line() == "c 10:200 rw"
-    assert devrules.Rule(True, "c", 10, 229, "rwm") in rules
+    # As in runc 1.1.5, a node in linux.devices is created but not thereby allowed.
+    assert not any(r.major == 10 and r.minor == 229 for r in rules)
     assert devrules.Rule(True, "c", 1, 3, "rwm") in rules  # runc's default /dev/null
+    assert devrules.Rule(True, "c", 10, 200, "rwm") in rules  # and /dev/net/tun
+    assert not any(r.major == 5 and r.minor == 1 for r in rules)  # not the host's console
     default, exc = devrules.effective(rules)
     assert default is False and len(exc) == len(rules) - 1
+    # Letters other than r, w, m are dropped, as runc does ("rwa" is in its tests) ...
+    assert devrules.from_spec([LinuxDeviceCgroup(allow=True, access="rx")])[0].access == "r"
+    # ... but a rule must grant or deny something.
     with pytest.raises(CgroupError, match="invalid access"):
-        devrules.from_spec([LinuxDeviceCgroup(allow=True, access="rx")])
+        devrules.from_spec([LinuxDeviceCgroup(allow=True, access="x")])
     with pytest.raises(CgroupError, match="invalid type"):
         devrules.from_spec([LinuxDeviceCgroup(allow=True, type="x")])
     # No linux.devices (update): no defaults added.
     assert devrules.container_rules(None, None) == []
+
+
+def _rules(*spec: dict[str, object]) -> list[devrules.Rule]:
+    return devrules.from_spec([LinuxDeviceCgroup(**d) for d in spec])  # type: ignore[arg-type]
+
+
+DENY_ALL = {"allow": False, "access": "rwm"}
+
+
+def test_device_transition_between_deny_states_is_minimal() -> None:
+    """update must never pass through "deny all": only the differences are written."""
+    cur = devrules.parse_list("c 1:3 rwm\nc 1:5 rwm\nc 136:* rwm\n")
+    assert cur is not None and cur.default_allow is False
+    rules = _rules(DENY_ALL, {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                   {"allow": True, "type": "c", "major": 136, "access": "rw"},
+                   {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "r"})
+    assert devrules.transition(cur, rules) == [
+        (True, "c 1:11 r"), (False, "c 1:5 rwm"), (False, "c 136:* m")]
+    # The same rules again: nothing to write at all.
+    after = devrules.parse_list("c 1:3 rwm\nc 136:* rw\nc 1:11 r\n")
+    assert devrules.transition(after, rules) == []
+    # A deny rule under "deny all" changes nothing (runc's "rwa" rule).
+    assert devrules.transition(after, [*rules, *_rules(
+        {"allow": False, "type": "c", "major": 1, "minor": 11, "access": "rwa"})]) == [
+        (False, "c 1:11 r")]
+
+
+def test_device_transition_from_allow_all_resets() -> None:
+    # An allow-by-default cgroup lists only "a *:* rwm": its exceptions are unknown.
+    assert devrules.parse_list("a *:* rwm\n") is None
+    rules = _rules(DENY_ALL, {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"})
+    assert devrules.transition(None, rules) == [(False, "a"), (True, "c 1:3 rwm")]
+    # To allow-by-default with an exception: reset to allow, then deny.
+    rules = _rules({"allow": True, "access": "rwm"},
+                   {"allow": False, "type": "b", "major": 8, "access": "w"})
+    cur = devrules.parse_list("c 1:3 rwm\n")
+    assert devrules.transition(cur, rules) == [(True, "a"), (False, "b 8:* w")]
+    # No reset and unknown state: the rules as given.
+    one = _rules({"allow": False, "type": "c", "major": 1, "minor": 11, "access": "rw"})
+    assert devrules.transition(None, one) == [(False, "c 1:11 rw")]
 
 
 def test_ebpf_program_shape() -> None:
@@ -281,3 +327,34 @@ def test_ps_table_filter() -> None:
     assert got.splitlines() == [out.splitlines()[0], out.splitlines()[2]]
     with pytest.raises(ValueError, match="PID"):
         filter_ps_table("USER CMD\n", [1])
+
+
+def test_exec_sub_cgroup_paths() -> None:
+    """exec --cgroup: a path at or below the container's cgroup, never above."""
+    base = "/sys/fs/cgroup/memory/pod/ct"
+    assert paths.sub_dir(base, "/") == base
+    assert paths.sub_dir(base, "a/b") == base + "/a/b"
+    assert paths.sub_dir(base, "/a/../b") == base + "/b"
+    for bad in ("..", "../x", "/a/../.."):
+        with pytest.raises(CgroupError, match=f"^{bad} is not a sub cgroup path$"):
+            paths.sub_dir(base, bad)
+
+
+def test_v1_sub_manager_per_controller_and_for_all() -> None:
+    from runcgo.kernel.cgroups.v1 import V1Manager
+
+    m = V1Manager("/ct", {"memory": "/cg/memory/ct", "cpu,cpuacct": "/cg/cpu,cpuacct/ct",
+                          "systemd": "/cg/systemd/ct", "unified": "/cg/unified/ct"},
+                  {"memory": ["memory"], "cpu,cpuacct": ["cpu", "cpuacct"],
+                   "systemd": ["name=systemd"], "unified": []}, ["/cg/memory/ct"])
+    s = m.sub({"memory": "a", "cpu": "b", "systemd": "/"})
+    assert s.dirs == {"memory": "/cg/memory/ct/a", "cpu,cpuacct": "/cg/cpu,cpuacct/ct/b",
+                      "systemd": "/cg/systemd/ct", "unified": "/cg/unified/ct"}
+    assert s.created == []  # a sub-manager never removes anything
+    assert set(m.sub({"": "x"}).dirs.values()) == {d + "/x" for d in m.dirs.values()}
+    with pytest.raises(CgroupError, match="unknown controller whaaat"):
+        m.sub({"whaaat": "/"})
+    v2 = V2Manager("/ct", "/cg/ct", "/cg")
+    assert v2.sub({"": "x"}).dir == "/cg/ct/x"
+    with pytest.raises(CgroupError, match="unknown controller memory"):
+        v2.sub({"memory": "x"})

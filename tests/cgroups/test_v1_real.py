@@ -277,20 +277,33 @@ def test_destroy_keeps_preexisting_parents(make_cgroup: MakeCg) -> None:
     assert outer.exists() and not inner.exists()
 
 
-def test_destroy_keeps_a_cgroup_someone_else_nested_in(make_cgroup: MakeCg) -> None:
-    """A sub-cgroup we did not make (a nested runtime's) survives our destroy,
-    with its parents; the rest of ours go."""
+def test_destroy_removes_sub_cgroups_but_keeps_a_busy_one(make_cgroup: MakeCg,
+                                                         procs: Procs) -> None:
+    """Sub-cgroups made in the container's cgroup (by the container, a runtime
+    nested in it) go with it, as with runc; one that still holds a process
+    after the container's were killed survives, with its parents; the rest go."""
     m = make_cgroup()
     assert isinstance(m, V1Manager)
+    for sub in ("a/b", "c"):
+        os.makedirs(os.path.join(m.dirs["pids"], sub))
     theirs = os.path.join(m.dirs["memory"], "theirs")
     os.mkdir(theirs)
+    p = procs.gated(BUSYBOX_SLEEP, "60")
+    with open(os.path.join(theirs, "cgroup.procs"), "w") as f:
+        f.write(str(p.pid))
     try:
         m.destroy()
         assert os.path.isdir(theirs)
         assert not os.path.exists(m.dirs["pids"])
     finally:
-        os.rmdir(theirs)
-        os.rmdir(m.dirs["memory"])
+        procs.kill_all()
+        for d in (theirs, m.dirs["memory"]):
+            for _ in range(200):
+                try:
+                    os.rmdir(d)
+                    break
+                except OSError:
+                    time.sleep(0.01)
 
 
 def test_stats_shape(make_cgroup: MakeCg, procs: Procs) -> None:

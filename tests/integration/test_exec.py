@@ -122,7 +122,7 @@ def test_exec_paused_is_refused_unless_ignored(runcgo: Runcgo, running) -> None:
         assert runcgo.state(cid)["status"] == "paused"
         t0 = time.monotonic()
         r = runcgo("exec", cid, "true")
-        assert r.returncode == 255 and "paused" in r.stderr
+        assert r.returncode == 255 and "paused" in r.stderr  # runc's exit status
         assert time.monotonic() - t0 < 5
     finally:
         runcgo("resume", cid, check=True)

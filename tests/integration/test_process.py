@@ -64,6 +64,8 @@ def test_oom_score_adj(runcgo: Runcgo) -> None:
 
 def test_namespaces_are_new(runcgo: Runcgo) -> None:
     cid, bundle = runcgo.bundle(["sleep", "30"])
+    runcgo.edit(bundle, "linux.namespaces", [  # the default (as runc's) has no cgroup ns
+        {"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")])
     runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
     pid = runcgo.state(cid)["pid"]
     for ns in ("pid", "mnt", "net", "ipc", "uts", "cgroup"):

@@ -17,12 +17,13 @@ from runcgo.state import check_id
 
 
 @pytest.mark.parametrize(("text", "num"), [("KILL", 9), ("SIGKILL", 9), ("kill", 9), ("9", 9),
-                                           ("TERM", 15), ("usr1", 10), ("SIGRTMIN+2", signal.SIGRTMIN + 2)])
+                                           ("TERM", 15), ("usr1", 10), ("SIGRTMIN+2", signal.SIGRTMIN + 2),
+                                           ("0", 0)])
 def test_signal_names(text: str, num: int) -> None:
     assert signals.parse(text) == num
 
 
-@pytest.mark.parametrize("bad", ["NOPE", "0", "65", "SIGRTMIN+99", ""])
+@pytest.mark.parametrize("bad", ["NOPE", "65", "SIGRTMIN+99", ""])
 def test_bad_signals(bad: str) -> None:
     with pytest.raises(ValueError):
         signals.parse(bad)
@@ -140,3 +141,16 @@ def test_resolve_inside_root(tmp_path: Path) -> None:
             paths.resolve(fd, "/../x")
     finally:
         os.close(fd)
+
+
+def test_exec_cgroup_flag_forms() -> None:
+    from runcgo.errors import ConfigError
+    from runcgo.ops.exec import parse_sub_cgroups
+
+    assert parse_sub_cgroups(["sub"]) == {"": "sub"}
+    assert parse_sub_cgroups(["memory:a", "cpu,cpuacct:b", "memory:/"]) == {
+        "memory": "/", "cpu": "b", "cpuacct": "b"}
+    with pytest.raises(ConfigError, match="missing <controller>: prefix"):
+        parse_sub_cgroups(["memory:a", "b"])
+    with pytest.raises(ConfigError, match="invalid --cgroup argument"):
+        parse_sub_cgroups(["a:b:c"])

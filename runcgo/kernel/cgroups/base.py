@@ -204,6 +204,37 @@ def rmdir_created(created: Sequence[str], timeout: float = 2.0) -> None:
                 raise CgroupError(f"remove cgroup {p}: {os.strerror(e.errno or 0).lower()}") from e
 
 
+def remove_children(path: str, timeout: float = 2.0) -> None:
+    """Remove every cgroup below ``path`` (not ``path`` itself), deepest first.
+
+    The container may make sub-cgroups of its own (a writable cgroup mount,
+    ``exec --cgroup``, a runtime nested in it); they are part of it and go
+    with it, as with runc, or its cgroup could never be removed.  Called after
+    its processes were killed, so EBUSY first means the kernel has not yet
+    seen the last one exit: retry briefly.  One that stays busy (something
+    outside the container put a process there) is kept, and with it its
+    parents: rmdir_created then says so.
+    """
+    subdirs = [top for top, _dirs, _files in os.walk(path, topdown=False) if top != path]
+    deadline = time.monotonic() + timeout
+    for p in subdirs:
+        while True:
+            try:
+                os.rmdir(p)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as e:
+                if e.errno in (errno.EBUSY, errno.EAGAIN) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
+                if e.errno in (errno.EBUSY, errno.EAGAIN, errno.ENOTEMPTY):
+                    log.warning("cgroup %s not removed: it is still in use", p)
+                    break
+                raise CgroupError(f"remove cgroup {p}: "
+                                  f"{os.strerror(e.errno or 0).lower()}") from e
+
+
 class CgroupManager(abc.ABC):
     """One container's cgroup(s).  See the package docstring for the contract."""
 
@@ -275,6 +306,12 @@ class CgroupManager(abc.ABC):
     @abc.abstractmethod
     def memory_dir(self) -> str | None:
         """The directory holding the memory controller's files (OOM events)."""
+
+    def sub(self, paths: dict[str, str]) -> CgroupManager:
+        """A manager whose :meth:`apply` joins sub-cgroups of this one
+        (``exec --cgroup``): ``paths`` maps a controller to a path relative to
+        the container's cgroup, or ``""`` to one path for every hierarchy."""
+        raise CgroupError(f"--cgroup is not supported by the {self.driver} cgroup driver")
 
     def self_join(self) -> tuple[str | None, list[str]] | None:
         """How a forked child can enter this cgroup without the parent's help:

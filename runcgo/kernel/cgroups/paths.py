@@ -150,3 +150,12 @@ def hierarchy_dir(h: Hierarchy, inner: str, own: dict[str, str] | None = None,
     if parent_of_own:
         mine = os.path.dirname(mine.rstrip("/")) or "/"
     return os.path.join(h.mountpoint, mine.lstrip("/"), inner).rstrip("/")
+
+
+def sub_dir(base: str, rel: str) -> str:
+    """``base/rel`` for ``exec --cgroup``: a cgroup at or below ``base`` (``/``
+    is ``base`` itself), never outside it, whatever ``..`` it holds."""
+    joined = os.path.normpath(base + "/" + rel)
+    if joined != base and not joined.startswith(base.rstrip("/") + "/"):
+        raise CgroupError(f"{rel} is not a sub cgroup path")
+    return joined

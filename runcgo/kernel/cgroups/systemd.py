@@ -154,6 +154,10 @@ class SystemdManager(CgroupManager):
     def create(self) -> None:
         """Nothing yet: systemd makes a scope only together with its first pid."""
 
+    def sub(self, paths: dict[str, str]) -> CgroupManager:
+        # exec --cgroup: the scope exists; the process just joins directories.
+        return self.inner.sub(paths)
+
     def apply(self, pid: int) -> None:
         if not self.started:
             res = self._pending[0] if self._pending else None

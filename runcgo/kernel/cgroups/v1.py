@@ -18,10 +18,11 @@ from .base import (
     mkdir_p,
     read_file,
     read_procs,
+    remove_children,
     rmdir_created,
     write_file,
 )
-from .paths import Hierarchy, hierarchies, hierarchy_dir, own_cgroups
+from .paths import Hierarchy, hierarchies, hierarchy_dir, own_cgroups, sub_dir
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
@@ -75,10 +76,32 @@ class V1Manager(CgroupManager):
 
     def apply(self, pid: int) -> None:
         for name, d in self.dirs.items():
+            if not os.path.isdir(d):  # e.g. exec --cgroup with a sub-cgroup not made yet
+                raise CgroupError(f"adding pid {pid} to cgroups: open "
+                                  f"{os.path.join(d, 'cgroup.procs')}: no such file or directory")
             try:
                 write_file(d, "cgroup.procs", pid)
             except CgroupError as e:
                 raise CgroupError(f"join {name} cgroup {d}: {e}") from e
+
+    def sub(self, paths: dict[str, str]) -> V1Manager:
+        dirs = dict(self.dirs)
+        if "" in paths:
+            dirs = {name: sub_dir(d, paths[""]) for name, d in dirs.items()}
+        else:
+            for ctrl, rel in paths.items():
+                name = self._hierarchy(ctrl)
+                if name is None:
+                    raise CgroupError(f"unknown controller {ctrl} (--cgroup {ctrl}:{rel})")
+                dirs[name] = sub_dir(self.dirs[name], rel)
+        return V1Manager(self.path, dirs, self.controllers)
+
+    def _hierarchy(self, ctrl: str) -> str | None:
+        """The hierarchy carrying ``ctrl`` (``name=systemd`` may be said ``systemd``)."""
+        for name, ctrls in self.controllers.items():
+            if name in self.dirs and (ctrl in ctrls or f"name={ctrl}" in ctrls):
+                return name
+        return None
 
     def self_join(self) -> tuple[str | None, list[str]] | None:
         return (self.dirs.get("unified"),
@@ -98,6 +121,11 @@ class V1Manager(CgroupManager):
                              devices=devices)
 
     def destroy(self) -> None:
+        # Sub-cgroups the container made in a cgroup we made are its own; in
+        # a cgroup that existed before us they may be someone else's.
+        for d in self.dirs.values():
+            if d in self.created:
+                remove_children(d)
         rmdir_created(self.created)
 
     # -- freezer -------------------------------------------------------------

@@ -204,9 +204,12 @@ def set_devices(d: Dir, r: LinuxResources, devices: Sequence[LinuxDevice] | None
     if not path:
         log.warning("devices cgroup not available; device rules not enforced")
         return
-    for rule in rules:
-        write_file(path, "devices.allow" if rule.allow else "devices.deny", rule.v1_line(),
-                   "devices")
+    try:
+        current = devrules.parse_list(read_file(path, "devices.list"))
+    except (OSError, ValueError):
+        current = None
+    for allow, line in devrules.transition(current, rules):
+        write_file(path, "devices.allow" if allow else "devices.deny", line, "devices")
 
 
 def set_rdma(d: Dir, r: LinuxResources) -> None:
@@ -239,8 +242,9 @@ def set_all(d: Dir, r: LinuxResources, *, unified: str | None = None,
             devices: Sequence[LinuxDevice] | None = None) -> None:
     """Apply every resource; the first failure aborts with a resource-named error."""
     if r.unified:
-        raise CgroupError("linux.resources.unified: unified resources need cgroup v2 (this "
-                          "host uses cgroup v1)")
+        # runc's wording (engines and its tests match on "invalid configuration").
+        raise CgroupError("invalid configuration: cannot use unified on cgroup v1 "
+                          "(linux.resources.unified needs cgroup v2)")
     set_devices(d, r, devices)
     set_memory(d, r)
     set_cpu(d, r)

@@ -23,6 +23,7 @@ from .base import (
     read_file,
     read_keyed,
     read_procs,
+    remove_children,
     rmdir_created,
     write_file,
 )
@@ -97,7 +98,19 @@ class V2Manager(CgroupManager):
     def self_join(self) -> tuple[str | None, list[str]] | None:
         return self.dir, []
 
+    def sub(self, paths: dict[str, str]) -> V2Manager:
+        from .paths import sub_dir
+
+        # One hierarchy: only the path-for-all form makes sense.
+        for ctrl in paths:
+            if ctrl:
+                raise CgroupError(f"unknown controller {ctrl} (cgroup v2 takes --cgroup PATH)")
+        return V2Manager(self.path, sub_dir(self.dir, paths[""]), self.mountpoint)
+
     def apply(self, pid: int) -> None:
+        if not os.path.isdir(self.dir):  # e.g. exec --cgroup with a sub-cgroup not made yet
+            raise CgroupError(f"adding pid {pid} to cgroups: open "
+                              f"{os.path.join(self.dir, 'cgroup.procs')}: no such file or directory")
         try:
             write_file(self.dir, "cgroup.procs", pid)
         except CgroupError as e:
@@ -121,6 +134,8 @@ class V2Manager(CgroupManager):
         v2_resources.set_all(self.dir, resources, devices=devices)
 
     def destroy(self) -> None:
+        if self.dir in self.created:  # its own sub-cgroups go with it (see v1)
+            remove_children(self.dir)
         rmdir_created(self.created)
 
     def freeze(self) -> None:
