@@ -11,7 +11,7 @@ import select
 import time
 
 from .._lite import suppress
-from .signals import SIGKILL
+from .signals import SIGKILL, strsignal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,14 +19,18 @@ if TYPE_CHECKING:
 
 
 class HookError(Exception):
-    def __init__(self, kind: str, hook: Hook, message: str) -> None:
+    """The kind and path, then runc's words ("error running hook #0: exit status 1"),
+    which users and tests match on."""
+
+    def __init__(self, kind: str, hook: Hook, message: str, index: int = 0) -> None:
         self.kind = kind
         self.hook = hook
-        super().__init__(f"{kind} hook {hook.path}: {message}")
+        super().__init__(f"{kind} hook {hook.path}: error running hook #{index}: {message}")
 
 
-def run_hook(kind: str, hook: Hook, state_json: bytes) -> None:
-    """Run one hook to completion; raise HookError on failure or timeout."""
+def run_hook(kind: str, hook: Hook, state_json: bytes, index: int = 0) -> None:
+    """Run one hook (the ``index``-th of its kind) to completion; raise HookError on
+    failure or timeout."""
     r, w = os.pipe()
     errr, errw = os.pipe()
     args = hook.args or [hook.path]
@@ -72,14 +76,14 @@ def run_hook(kind: str, hook: Hook, state_json: bytes) -> None:
                 with suppress(ProcessLookupError):
                     os.kill(pid, SIGKILL)
                 os.waitpid(pid, 0)
-                raise HookError(kind, hook, f"timed out after {hook.timeout}s")
+                raise HookError(kind, hook, f"timed out after {hook.timeout}s", index)
         _, status = os.waitpid(pid, 0)
         stderr = (bytes(output) + _read_all(errr)).decode(errors="replace")[-500:]
         code = os.waitstatus_to_exitcode(status)
         if code != 0:
             detail = f": {stderr.strip()}" if stderr.strip() else ""
-            what = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
-            raise HookError(kind, hook, what + detail)
+            what = f"exit status {code}" if code > 0 else f"signal: {_signal_name(-code)}"
+            raise HookError(kind, hook, what + detail, index)
     finally:
         os.close(pidfd)
         os.close(errr)
@@ -94,6 +98,12 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+def _signal_name(signum: int) -> str:
+    """"bad system call", as Go's exec error spells a signal (libc's text, lower-cased)."""
+    text = strsignal(signum) or f"signal {signum}"
+    return text[:1].lower() + text[1:]
+
+
 def run_hooks(kind: str, hooks: list[Hook] | None, state_json: bytes) -> None:
-    for hook in hooks or ():
-        run_hook(kind, hook, state_json)
+    for index, hook in enumerate(hooks or ()):
+        run_hook(kind, hook, state_json, index)

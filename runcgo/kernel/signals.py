@@ -17,6 +17,7 @@ else:
 SIGKILL: int = _signal.SIGKILL
 SIGTERM: int = _signal.SIGTERM
 pidfd_send_signal = _signal.pidfd_send_signal
+strsignal = _signal.strsignal
 
 # Signals a foreground `run` must not forward: the child-exit notification,
 # window changes (the terminal relay handles those), and the ones no one can catch.
