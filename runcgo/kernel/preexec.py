@@ -301,6 +301,7 @@ def _init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
     else:
         state_json = b""
     if plan.hooks and plan.hooks.create_container:
+        os.chdir(plan.rootfs_path)  # runc runs them there: "./lib/x" is the container's
         hooks.run_hooks("createContainer", plan.hooks.create_container, state_json)
     fifo_fd = plan.exec_fifo_fd
     proc = plan.process

@@ -137,3 +137,16 @@ def test_start_container_hook_runs_under_seccomp(runcgo: Runcgo, no_new_privileg
     assert "startContainer hook /bin/sh: error running hook #0" in r.stderr, r.stderr
     assert "signal: bad system call" in r.stderr
     assert not (bundle / "rootfs" / "made").exists()
+
+
+def test_create_container_hook_runs_in_the_rootfs(runcgo: Runcgo, tmp_path: Path) -> None:
+    """createContainer hooks start in the container's rootfs directory (runc chdirs
+    there first), so relative paths in them mean the container's files."""
+    seen = tmp_path / "cwd"
+    cid, bundle = runcgo.bundle(["cat", "/marker"], **{"root.readonly": False, "hooks": {
+        "createContainer": [{"path": "/bin/sh",
+                             "args": ["sh", "-c", f"pwd > {seen}; echo here > ./marker"]}]}})
+    r = runcgo("run", "--bundle", str(bundle), cid)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "here\n"
+    assert seen.read_text().strip() == os.path.realpath(bundle / "rootfs")
