@@ -11,7 +11,7 @@ import select
 import time
 
 from .._lite import suppress
-from .signals import SIGKILL, strsignal
+from .signals import SIGKILL, signal_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ class HookError(Exception):
         super().__init__(f"{kind} hook {hook.path}: error running hook #{index}: {message}")
 
 
-def run_hook(kind: str, hook: Hook, state_json: bytes, index: int = 0) -> None:
+def run_hook(kind: str, hook: Hook, state_json: bytes, *, index: int = 0) -> None:
     """Run one hook (the ``index``-th of its kind) to completion; raise HookError on
     failure or timeout."""
     r, w = os.pipe()
@@ -82,7 +82,7 @@ def run_hook(kind: str, hook: Hook, state_json: bytes, index: int = 0) -> None:
         code = os.waitstatus_to_exitcode(status)
         if code != 0:
             detail = f": {stderr.strip()}" if stderr.strip() else ""
-            what = f"exit status {code}" if code > 0 else f"signal: {_signal_name(-code)}"
+            what = f"exit status {code}" if code > 0 else f"signal: {signal_text(-code)}"
             raise HookError(kind, hook, what + detail, index)
     finally:
         os.close(pidfd)
@@ -98,12 +98,6 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _signal_name(signum: int) -> str:
-    """"bad system call", as Go's exec error spells a signal (libc's text, lower-cased)."""
-    text = strsignal(signum) or f"signal {signum}"
-    return text[:1].lower() + text[1:]
-
-
 def run_hooks(kind: str, hooks: list[Hook] | None, state_json: bytes) -> None:
     for index, hook in enumerate(hooks or ()):
-        run_hook(kind, hook, state_json, index)
+        run_hook(kind, hook, state_json, index=index)

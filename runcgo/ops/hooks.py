@@ -29,6 +29,6 @@ def run_logged(kind: str, hooks: Hooks | None, attr: str, st: ContainerState, st
         return
     for index, hook in enumerate(getattr(hooks, attr) or ()):
         try:
-            K.run_hook(kind, hook, state_json(st, status), index)
+            K.run_hook(kind, hook, state_json(st, status), index=index)
         except K.HookError as exc:
             log.warning(str(exc))
