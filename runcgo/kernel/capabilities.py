@@ -3,8 +3,8 @@
 INTERFACE CONTRACT (called by kernel/preexec in the container's init and by exec):
 
     check(caps: LinuxCapabilities | None) -> list[str]      # parent side, before fork:
-        raises ConfigError naming an unknown name; returns warnings for names the
-        running kernel lacks (those are skipped)
+        returns the warning for names unknown to us or to the running kernel
+        (those are skipped); raises ConfigError only for a non-string entry
     apply_bounding(caps) -> None     # while still uid 0, before the uid switch
     keep_caps_for_user_switch() -> None   # PR_SET_KEEPCAPS=1 before setresuid
     apply_sets(caps) -> None         # after the uid switch: effective/permitted/inheritable, then ambient
@@ -90,7 +90,7 @@ _last_cap: int | None = None
 
 
 def _mask(names: list[str] | None) -> int:
-    """Bitmask of the names this kernel knows; unknown names were rejected by check()."""
+    """Bitmask of the names this kernel knows; check() warned about the others."""
     top = last_cap()
     m = 0
     for name in names or ():
@@ -109,24 +109,25 @@ def check(caps: LinuxCapabilities | None,
           where: str = "$.process.capabilities") -> list[str]:
     """Validate names before anything is created.
 
-    An unknown name is a config error (a typo must not silently weaken or
-    strengthen a container).  A real capability newer than the running kernel
-    is only a warning, because engines send their full list to old kernels too.
+    A name we don't know, or one newer than the running kernel, is skipped
+    with one warning: runtime-spec 1.3 asks for a warning ("any value which
+    cannot be mapped to a relevant kernel interface"), and runc 1.1 and crun
+    warn -- in runc's words, which engines' users already recognise.  Engines
+    send one list to every kernel, so failing would break old hosts.
     """
     if caps is None:
         return []
-    warnings: list[str] = []
     top = last_cap()
-    lacking: set[str] = set()
+    skipped: set[str] = set()
     for set_name in SET_NAMES:
         for i, name in enumerate(getattr(caps, set_name) or ()):
-            if not isinstance(name, str) or name not in CAP_NUMBERS:
-                raise ConfigError(f"unknown capability {name!r}", f"{where}.{set_name}[{i}]")
-            if CAP_NUMBERS[name] > top and name not in lacking:
-                lacking.add(name)
-                warnings.append(f"capability {name} is not supported by the running kernel "
-                                f"(last is {CAP_NAMES[top]}); skipped")
-    return warnings
+            if not isinstance(name, str):
+                raise ConfigError(f"capability {name!r} is not a string", f"{where}.{set_name}[{i}]")
+            if name not in CAP_NUMBERS or CAP_NUMBERS[name] > top:
+                skipped.add(name)
+    if not skipped:
+        return []
+    return [f"ignoring unknown or unavailable capabilities: [{' '.join(sorted(skipped))}]"]
 
 
 def current_bounding() -> int:

@@ -11,7 +11,7 @@ import select
 import time
 
 from .._lite import suppress
-from .signals import SIGKILL
+from .signals import SIGKILL, signal_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,15 +21,19 @@ if TYPE_CHECKING:
 
 
 class HookError(Exception):
-    def __init__(self, kind: str, hook: Hook, message: str) -> None:
+    """The kind and path, then runc's words ("error running hook #0: exit status 1"),
+    which users and tests match on."""
+
+    def __init__(self, kind: str, hook: Hook, message: str, index: int = 0) -> None:
         self.kind = kind
         self.hook = hook
-        super().__init__(f"{kind} hook {hook.path}: {message}")
+        super().__init__(f"{kind} hook {hook.path}: error running hook #{index}: {message}")
 
 
 def run_hook(kind: str, hook: Hook, state_json: bytes,
-             on_start: Callable[[int], None] | None = None) -> None:
-    """Run one hook to completion; raise HookError on failure or timeout.
+             on_start: Callable[[int], None] | None = None, *, index: int = 0) -> None:
+    """Run one hook (the ``index``-th of its kind) to completion; raise HookError on
+    failure or timeout.
 
     The hook leads a session of its own and dies with us (PDEATHSIG): a
     runtime killed while a hook runs must not leave it running.  What the
@@ -89,14 +93,14 @@ def run_hook(kind: str, hook: Hook, state_json: bytes,
                 with suppress(ProcessLookupError):
                     os.killpg(pid, SIGKILL)  # the hook and what it forked
                 os.waitpid(pid, 0)
-                raise HookError(kind, hook, f"timed out after {hook.timeout}s")
+                raise HookError(kind, hook, f"timed out after {hook.timeout}s", index)
         _, status = os.waitpid(pid, 0)
         stderr = (bytes(output) + _read_all(errr)).decode(errors="replace")[-500:]
         code = os.waitstatus_to_exitcode(status)
         if code != 0:
             detail = f": {stderr.strip()}" if stderr.strip() else ""
-            what = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
-            raise HookError(kind, hook, what + detail)
+            what = f"exit status {code}" if code > 0 else f"signal: {signal_text(-code)}"
+            raise HookError(kind, hook, what + detail, index)
     finally:
         os.close(pidfd)
         os.close(errr)
@@ -113,8 +117,8 @@ def _read_all(fd: int) -> bytes:
 
 def run_hooks(kind: str, hooks: list[Hook] | None, state_json: bytes,
               on_start: Callable[[int], None] | None = None) -> None:
-    for hook in hooks or ():
-        run_hook(kind, hook, state_json, on_start)
+    for index, hook in enumerate(hooks or ()):
+        run_hook(kind, hook, state_json, on_start, index=index)
 
 
 def kill_session(sid: int, not_before: int) -> int:

@@ -45,26 +45,34 @@ def read_mountinfo(fd: int) -> list[MountEntry]:
     while chunk := os.read(fd, 65536):
         chunks.append(chunk)
     entries = []
-    for line in b"".join(chunks).decode("utf-8", "surrogateescape").splitlines():
-        pre, _, post = line.partition(" - ")
+    for line in b"".join(chunks).splitlines():
+        pre, _, post = line.partition(b" - ")
         fields = pre.split()
         if len(fields) < 5 or not post:
             continue
         entries.append(MountEntry(int(fields[0]), int(fields[1]), _unescape(fields[3]),
-                                  _unescape(fields[4]), post.split()[0]))
+                                  _unescape(fields[4]), os.fsdecode(post.split()[0])))
     return entries
 
 
-def _unescape(s: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as \\ooo."""
-    if "\\" not in s:
-        return s
-    return s.encode("latin-1").decode("unicode_escape").encode("latin-1").decode(
-        "utf-8", "surrogateescape")
+def _unescape(field: bytes) -> str:
+    """mountinfo writes space, tab, newline and backslash as \\ooo (octal)."""
+    out = bytearray()
+    i = 0
+    while i < len(field):
+        if field[i:i + 1] == b"\\" and field[i + 1:i + 4].isdigit():
+            out.append(int(field[i + 1:i + 4], 8))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return os.fsdecode(bytes(out))
 
 
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
+def is_host_pseudo_fs(e: MountEntry, rootfs: str) -> bool:
+    """A full (not bind) proc or sysfs mount outside the container's rootfs."""
+    inside = e.mountpoint == rootfs or e.mountpoint.startswith(rootfs.rstrip("/") + "/")
+    return e.fstype in _PSEUDO and e.root == "/" and not inside
 
 
 def hide_host_pseudo_fs(rootfs: str) -> None:
@@ -80,7 +88,7 @@ def _hide(mountinfo_fd: int, rootfs: str) -> None:
     entries = read_mountinfo(mountinfo_fd)
     by_id = {e.mount_id: e for e in entries}
     for e in entries:
-        if e.fstype not in _PSEUDO or e.root != "/" or _inside(e.mountpoint, rootfs):
+        if not is_host_pseudo_fs(e, rootfs):
             continue
         parent = by_id.get(e.parent_id)
         if parent is None:

@@ -133,8 +133,14 @@ def run_direct_init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
 
 
 def _report(sock: _socket.socket, exc: BaseException, op: str) -> None:
-    with suppress(BaseException):
-        S.send(sock, S.error_message(exc, op))
+    """To the parent; once it is gone (after ``ready``: a startContainer hook, the
+    seccomp agent) on our stderr -- the container's, which is the user's for ``run``."""
+    msg = S.error_message(exc, op)
+    try:
+        S.send(sock, msg)
+    except BaseException:
+        with suppress(BaseException):
+            os.write(2, f"runcgo: {msg['message']}\n".encode())
 
 
 def _expect(sock: _socket.socket, kind: str) -> dict[str, Any]:
@@ -296,6 +302,7 @@ def _init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
     else:
         state_json = b""
     if plan.hooks and plan.hooks.create_container:
+        os.chdir(plan.rootfs_path)  # runc runs them there: "./lib/x" is the container's
         hooks.run_hooks("createContainer", plan.hooks.create_container, state_json)
     fifo_fd = plan.exec_fifo_fd
     proc = plan.process
@@ -324,10 +331,12 @@ def _init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
     sock.close()
     if fifo_fd >= 0:
         _wait_for_start(fifo_fd)
+    if proc.no_new_privileges and plan.seccomp is not None:
+        # As late as possible, but before the startContainer hooks: they run
+        # in the container, under its filter (as with runc).
+        seccomp.load(plan.seccomp, state_json or None)
     if plan.hooks and plan.hooks.start_container:
         hooks.run_hooks("startContainer", plan.hooks.start_container, state_json)
-    if proc.no_new_privileges and plan.seccomp is not None:
-        seccomp.load(plan.seccomp, state_json or None)  # as late as possible
     _exec(exe, proc.args or [], env, proc)
 
 

@@ -18,6 +18,14 @@ SIGKILL: int = _signal.SIGKILL
 SIGTERM: int = _signal.SIGTERM
 pidfd_send_signal = _signal.pidfd_send_signal
 
+
+def signal_text(signum: int) -> str:
+    """"bad system call": libc's text lower-cased, as Go's exec errors (and so runc's
+    messages) spell a signal."""
+    text = _signal.strsignal(signum) or f"signal {signum}"
+    return text[:1].lower() + text[1:]
+
+
 # Signals a foreground `run` must not forward: the child-exit notification,
 # window changes (the terminal relay handles those), and the ones no one can catch.
 _NOT_FORWARDED = {_signal.SIGCHLD, _signal.SIGWINCH, _signal.SIGKILL, _signal.SIGSTOP}

@@ -30,8 +30,8 @@ def run_logged(kind: str, hooks: Hooks | None, attr: str, st: ContainerState, st
     """poststart/poststop: failures are logged as warnings, never fatal (spec)."""
     if hooks is None:
         return
-    for hook in getattr(hooks, attr) or ():
+    for index, hook in enumerate(getattr(hooks, attr) or ()):
         try:
-            K.run_hook(kind, hook, state_json(st, status))
+            K.run_hook(kind, hook, state_json(st, status), index=index)
         except K.HookError as exc:
             log.warning(str(exc))

@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from harness import Runcgo
 
 
@@ -116,3 +118,35 @@ def test_prestart_hook_sees_network_namespace(runcgo: Runcgo, tmp_path: Path) ->
     assert out.read_text().strip() != os.readlink("/proc/self/ns/net")
     runcgo("delete", "-f", cid, check=True)
     subprocess.run(["true"], check=True)
+
+
+@pytest.mark.parametrize("no_new_privileges", [True, False])
+def test_start_container_hook_runs_under_seccomp(runcgo: Runcgo, no_new_privileges: bool) -> None:
+    """startContainer hooks run in the container with its seccomp filter applied (runc
+    loads it before them either way), and their failure reaches the user."""
+    cid, bundle = runcgo.bundle(["true"], **{
+        "root.readonly": False,
+        "process.noNewPrivileges": no_new_privileges,
+        "linux.seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
+                          "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                          "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]},
+        "hooks": {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "mkdir /made"]}]},
+    })
+    r = runcgo("run", "--bundle", str(bundle), cid)
+    assert r.returncode != 0
+    assert "startContainer hook /bin/sh: error running hook #0" in r.stderr, r.stderr
+    assert "signal: bad system call" in r.stderr
+    assert not (bundle / "rootfs" / "made").exists()
+
+
+def test_create_container_hook_runs_in_the_rootfs(runcgo: Runcgo, tmp_path: Path) -> None:
+    """createContainer hooks start in the container's rootfs directory (runc chdirs
+    there first), so relative paths in them mean the container's files."""
+    seen = tmp_path / "cwd"
+    cid, bundle = runcgo.bundle(["cat", "/marker"], **{"root.readonly": False, "hooks": {
+        "createContainer": [{"path": "/bin/sh",
+                             "args": ["sh", "-c", f"pwd > {seen}; echo here > ./marker"]}]}})
+    r = runcgo("run", "--bundle", str(bundle), cid)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "here\n"
+    assert seen.read_text().strip() == os.path.realpath(bundle / "rootfs")
