@@ -45,6 +45,16 @@ def signal_all(st: ContainerState, sig: int) -> None:
                 cg.thaw()
 
 
+def signal_leftovers(st: ContainerState, sig: int) -> None:
+    """``kill --all`` of a stopped container: its init is gone, but processes it left may
+    live on in its cgroup (in a pod sharing one pid namespace, they are reparented to the
+    pod's init, not killed).  containerd sends this after every container exit, and runc
+    signals whatever is left and succeeds; with no cgroup (or nothing in it) there is
+    nothing to do, which is not an error either."""
+    if st.cgroup and cgroups.from_state(st.cgroup).exists():
+        signal_all(st, sig)
+
+
 def shares_host_pidns(st: ContainerState) -> bool:
     ns = st.config.get("namespaces") or {}
     return "pid" not in ns
@@ -61,7 +71,10 @@ async def kill(store: Store, container_id: str, sig: int = SIGTERM,
     with store.lock(container_id):
         st = store.load(container_id)
         if st.status == "stopped":
-            raise ContainerNotRunning(container_id)
+            if not all_processes:
+                raise ContainerNotRunning(container_id)
+            signal_leftovers(st, sig)
+            return
         if all_processes or shares_host_pidns(st):
             signal_all(st, sig)
         else:
