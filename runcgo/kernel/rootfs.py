@@ -188,17 +188,48 @@ def _dirfd(opath_fd: int) -> int:
 
 def _make_device(rootfd: int, path: str, kind: str, major: int, minor: int, mode: int,
                  uid: int, gid: int, in_userns: bool) -> None:
+    try:
+        _make_device_node(rootfd, path, kind, major, minor, mode, uid, gid, in_userns)
+    except OSError as exc:
+        if exc.strerror and path in exc.strerror:
+            raise
+        raise OSError(exc.errno, f"device {path}") from None
+
+
+_RUNTIME_NODES = frozenset(p for p, _, _ in DEFAULT_DEVICES)
+
+
+def _keep_existing(st: os.stat_result, path: str, fmt: int, major: int, minor: int) -> bool:
+    """Whether an entry of linux.devices finds what it asks for already there.
+
+    Engines list paths the runtime makes itself: a privileged pod gets every host
+    device (so /dev/ptmx, and whatever the new devpts already holds, like pts/ptmx),
+    and a config may name a mount point or one of the /dev links.  The same device
+    node already there is kept as it is (devpts would refuse its removal anyway); a
+    directory or symlink is something the runtime or a mount put there, and is left
+    alone rather than failing the container (runc keeps whatever exists).  The
+    default nodes (/dev/null …) are the runtime's own and take the entry's mode and
+    owner, so they are made again."""
+    if stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return True
+    same = stat.S_IFMT(st.st_mode) == fmt and (fmt == stat.S_IFIFO
+                                               or st.st_rdev == os.makedev(major, minor))
+    return same and os.path.normpath(path) not in _RUNTIME_NODES
+
+
+def _make_device_node(rootfd: int, path: str, kind: str, major: int, minor: int, mode: int,
+                      uid: int, gid: int, in_userns: bool) -> None:
     parent, _, name = path.rpartition("/")
     pfd = P.mkdir_all(rootfd, parent or "/")
     dfd = _dirfd(pfd)
     os.close(pfd)
+    fmt = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[kind]
     try:
         with suppress(FileNotFoundError):
             st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-            if stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode):
-                raise OSError(17, f"device {path}: something else is there")
+            if _keep_existing(st, path, fmt, major, minor):
+                return
             os.unlink(name, dir_fd=dfd)
-        fmt = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[kind]
         if not in_userns:
             try:
                 os.mknod(name, fmt | (mode & 0o7777), os.makedev(major, minor), dir_fd=dfd)

@@ -9,12 +9,82 @@ critest bench's keeplog'd config.json files) and drives the CLI as the shim does
 
 from __future__ import annotations
 
+import os
+import stat
 import time
+from pathlib import Path
+from typing import Any
 
 from harness import TEST_CG_PREFIX, Runcgo
 
 PRIV_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL", "CAP_SETUID",
              "CAP_SETGID", "CAP_SYS_ADMIN", "CAP_MKNOD", "CAP_SYS_CHROOT"]
+
+
+def host_devices() -> list[dict[str, Any]]:
+    """linux.devices as containerd builds it for a privileged container: every char or
+    block node of the host's /dev, minus the directories it skips (pts, shm, fd, mqueue)
+    and /dev/console; /dev/ptmx is in the list."""
+    out: list[dict[str, Any]] = []
+    for dirpath, dirnames, filenames in os.walk("/dev"):
+        dirnames[:] = [d for d in dirnames if not (dirpath == "/dev" and d in ("pts", "shm", "fd", "mqueue"))]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if path == "/dev/console":
+                continue
+            st = os.lstat(path)
+            kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else None
+            if kind:
+                out.append({"path": path, "type": kind, "major": os.major(st.st_rdev),
+                            "minor": os.minor(st.st_rdev), "fileMode": st.st_mode & 0o777,
+                            "uid": 0, "gid": 0})
+    return out
+
+
+def privileged(runcgo: Runcgo, args: list[str], devices: list[dict[str, Any]],
+               **edits: Any) -> tuple[str, Path]:
+    return runcgo.bundle(args, **{"linux.devices": devices,
+                                  "linux.resources.devices": [{"allow": True, "access": "rwm"}],
+                                  "linux.maskedPaths": [], "linux.readonlyPaths": [],
+                                  **{f"process.capabilities.{k}": PRIV_CAPS
+                                     for k in ("bounding", "effective", "permitted")},
+                                  **edits})
+
+
+def test_privileged_device_list_with_paths_the_runtime_makes(runcgo: Runcgo) -> None:
+    """Entries for paths the runtime has already made (the pts/ptmx node of the new devpts,
+    the /dev/shm mount point, a default device) are not errors: a node that is already
+    there as the same device is kept, a mount point is left alone."""
+    devices = [*host_devices(),
+               {"path": "/dev/pts/ptmx", "type": "c", "major": 5, "minor": 2},
+               {"path": "/dev/shm", "type": "c", "major": 1, "minor": 3}]
+    cid, bundle = privileged(runcgo, ["sh", "-c", "readlink /dev/ptmx; "
+                                                 "stat -c '%F %t:%T' /dev/kmsg /dev/null /dev/shm "
+                                                 "/dev/pts/ptmx"], devices,
+                             mounts=[{"destination": "/proc", "type": "proc", "source": "proc"},
+                                     {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+                                      "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+                                     {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                                      "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666",
+                                                  "mode=0620", "gid=5"]},
+                                     {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                                      "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}])
+    r = runcgo("run", "--bundle", str(bundle), cid)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "pts/ptmx"
+    assert lines[1].startswith("character special file 1:") and lines[2] == "character special file 1:3"
+    assert lines[3].startswith("directory") and lines[4] == "character special file 5:2"
+
+
+def test_device_that_cannot_be_made_names_its_path(runcgo: Runcgo) -> None:
+    """A pts number that does not exist in the new devpts can't be made (runc fails too);
+    the error says which entry."""
+    cid, bundle = privileged(runcgo, ["true"], [{"path": "/dev/pts/7", "type": "c",
+                                                 "major": 136, "minor": 7}])
+    r = runcgo("run", "--bundle", str(bundle), cid)
+    assert r.returncode != 0
+    assert "/dev/pts/7" in r.stderr, r.stderr
 
 
 def _procs(cg_procs: str) -> list[int]:
