@@ -18,6 +18,7 @@ from ..spec import LinuxDevice, Mount
 from . import mountopts
 from . import paths as P
 from . import syscalls as sc
+from .cgroups.paths import _unescape
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
@@ -55,9 +56,13 @@ class RootfsPlan:
 
 def prepare(plan: RootfsPlan) -> None:
     """Everything before pivot_root: runs with host paths still visible."""
-    sc.mount(None, "/", None, _PROPAGATION.get(plan.propagation, sc.MS_SLAVE | sc.MS_REC)
-             if plan.propagation in ("slave", "rslave", "private", "rprivate", "")
-             else sc.MS_SLAVE | sc.MS_REC)
+    root_flags = (_PROPAGATION[plan.propagation]
+                  if plan.propagation in ("slave", "rslave", "private", "rprivate", "",
+                                          "shared", "rshared")
+                  else sc.MS_SLAVE | sc.MS_REC)
+    sc.mount(None, "/", None, root_flags)
+    if root_flags & sc.MS_SHARED:
+        _make_rootfs_parent_private(plan.rootfs)
     sc.mount(plan.rootfs, plan.rootfs, None, sc.MS_BIND | sc.MS_REC)
     rootfd = os.open(plan.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -136,6 +141,26 @@ def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount) -> None:
         raise
     finally:
         os.close(target_fd)
+
+
+def _make_rootfs_parent_private(rootfs: str) -> None:
+    """With a shared root (rootfsPropagation rshared, which containerd asks for when a
+    volume is Bidirectional), the copies of the host's mounts stay peers of the host's,
+    so a bind mount of a host directory (the volume) joins the host's peer group and
+    mounts made under it in the container reach the host.  But the mount holding the
+    rootfs must not be shared: binding the rootfs onto itself, and every mount made in
+    it, would propagate to the host's copy of that mount (the image's overlay in the
+    bundle), and pivot_root refuses a new root whose parent mount is shared.  Only
+    that one mount is made private, and only in this mount namespace."""
+    target = os.path.realpath(rootfs)
+    best = ""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = _unescape(line.split(" ", 5)[4])
+            if (target == point or target.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+                best = point
+    if best:
+        sc.mount(None, best, None, sc.MS_PRIVATE)
 
 
 def _refuse_symlink(rootfd: int, dest: str, fstype: str) -> None:
@@ -257,8 +282,17 @@ def enter(plan: RootfsPlan) -> None:
         sc.mount(plan.rootfs, "/", None, sc.MS_MOVE)
         os.chroot(".")
     else:
-        # pivot_root(".", "."): the old root ends up stacked on "/"; detach it.
-        sc.pivot_root(".", ".")
+        # pivot_root(".", "."): the old root ends up stacked on "/"; detach it.  mount(2)
+        # on "." would mean the new root (cwd, not the mount stacked on it): making that
+        # rslave cuts an rshared volume off its host peers.  So work on the old root
+        # through an fd taken before the pivot: rslave (our unmounts must not reach
+        # the host), then detach.
+        old_root = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            sc.pivot_root(".", ".")
+            os.fchdir(old_root)
+        finally:
+            os.close(old_root)
         sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
         sc.umount2(".", sc.MNT_DETACH)
     os.chdir("/")

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from harness import TEST_CG_PREFIX, Runcgo
 
@@ -85,6 +88,66 @@ def test_device_that_cannot_be_made_names_its_path(runcgo: Runcgo) -> None:
     r = runcgo("run", "--bundle", str(bundle), cid)
     assert r.returncode != 0
     assert "/dev/pts/7" in r.stderr, r.stderr
+
+
+def _mountpoints() -> set[str]:
+    with open("/proc/self/mountinfo") as f:
+        return {line.split()[4] for line in f}
+
+
+@pytest.fixture
+def shared_host_dir(tmp_path: Path):
+    """A host directory bind-mounted on itself and made rshared, as critest's
+    mount-propagation specs (and kubelet for a Bidirectional volume) prepare it."""
+    d = tmp_path / "vol"
+    d.mkdir()
+    subprocess.run(["mount", "--bind", str(d), str(d)], check=True)
+    subprocess.run(["mount", "--make-rshared", str(d)], check=True)
+    yield d
+    for m in sorted((m for m in _mountpoints() if m == str(d) or m.startswith(f"{d}/")),
+                    key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], check=False)
+
+
+def test_rshared_volume_propagates_both_ways(runcgo: Runcgo, shared_host_dir: Path) -> None:
+    """containerd: a Bidirectional volume is ``rbind,rshared`` and rootfsPropagation is
+    ``rshared``.  A mount made in the container under the volume appears on the host, and
+    one the host makes there appears in the container."""
+    d = shared_host_dir
+    (d / "fromhost").mkdir()
+    script = ("mkdir -p /mnt/vol/fromctr && mount -t tmpfs ctr /mnt/vol/fromctr && "
+              "touch /mnt/vol/fromctr/made-inside && echo ready && "
+              "i=0; while [ ! -e /mnt/vol/fromhost/made-outside ] && [ $i -lt 200 ]; do "
+              "sleep 0.05; i=$((i+1)); done; ls /mnt/vol/fromhost")
+    cid, bundle = privileged(runcgo, ["sh", "-c", script], [],
+                             **{"linux.rootfsPropagation": "rshared"})
+    cfg_mounts = [{"destination": "/proc", "type": "proc", "source": "proc"},
+                  {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+                  {"destination": "/mnt/vol", "type": "bind", "source": str(d),
+                   "options": ["rbind", "rshared", "rw"]}]
+    runcgo.edit(bundle, "mounts", cfg_mounts)
+    runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
+    deadline = time.monotonic() + 10
+    while not (d / "fromctr" / "made-inside").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (d / "fromctr" / "made-inside").exists(), "container's mount did not reach the host"
+    subprocess.run(["mount", "-t", "tmpfs", "host", str(d / "fromhost")], check=True)
+    (d / "fromhost" / "made-outside").touch()
+    deadline = time.monotonic() + 15
+    while runcgo.state(cid)["status"] != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    runcgo("delete", "--force", cid, check=True)
+    # Nothing of the container's tree (its rootfs bind) leaked onto the host.
+    assert not [m for m in _mountpoints() if m.startswith(str(bundle))]
+
+
+def test_rshared_root_does_not_leak_rootfs_mounts_to_the_host(runcgo: Runcgo) -> None:
+    cid, bundle = privileged(runcgo, ["sleep", "30"], [], **{"linux.rootfsPropagation": "rshared"})
+    runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
+    try:
+        assert not [m for m in _mountpoints() if m.startswith(str(bundle))]
+    finally:
+        runcgo("delete", "--force", cid, check=True)
 
 
 def _procs(cg_procs: str) -> list[int]:
