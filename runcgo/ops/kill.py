@@ -45,14 +45,17 @@ def signal_all(st: ContainerState, sig: int) -> None:
                 cg.thaw()
 
 
-def signal_leftovers(st: ContainerState, sig: int) -> None:
-    """``kill --all`` of a stopped container: its init is gone, but processes it left may
-    live on in its cgroup (in a pod sharing one pid namespace, they are reparented to the
-    pod's init, not killed).  containerd sends this after every container exit, and runc
-    signals whatever is left and succeeds; with no cgroup (or nothing in it) there is
-    nothing to do, which is not an error either."""
-    if st.cgroup and cgroups.from_state(st.cgroup).exists():
-        signal_all(st, sig)
+def _signal_leftovers(st: ContainerState, sig: int) -> None:
+    """Processes left in a stopped container's cgroup (its init is gone)."""
+    if not st.cgroup:
+        return
+    cg = cgroups.from_state(st.cgroup)
+    if not cg.exists():
+        return
+    with suppress(OSError):
+        for pid in cg.pids():
+            with suppress(ProcessLookupError):
+                os.kill(pid, sig)
 
 
 def shares_host_pidns(st: ContainerState) -> bool:
@@ -71,10 +74,12 @@ async def kill(store: Store, container_id: str, sig: int = SIGTERM,
     with store.lock(container_id):
         st = store.load(container_id)
         if st.status == "stopped":
-            if not all_processes:
-                raise ContainerNotRunning(container_id)
-            signal_leftovers(st, sig)
-            return
+            if all_processes:
+                # runc: --all on a stopped container signals what its cgroup
+                # still holds (usually nothing) and succeeds.
+                _signal_leftovers(st, sig)
+                return
+            raise ContainerNotRunning(container_id)
         if all_processes or shares_host_pidns(st):
             signal_all(st, sig)
         else:
