@@ -19,6 +19,7 @@ from . import mountopts, oldroot
 from . import paths as P
 from . import syscalls as sc
 from . import sysctl as sysctls  # imported now: after pivot_root the host files are gone
+from .cgroups.paths import _unescape
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
@@ -60,9 +61,13 @@ class RootfsPlan:
 
 def prepare(plan: RootfsPlan) -> None:
     """Everything before pivot_root: runs with host paths still visible."""
-    sc.mount(None, "/", None, _PROPAGATION.get(plan.propagation, sc.MS_SLAVE | sc.MS_REC)
-             if plan.propagation in ("slave", "rslave", "private", "rprivate", "")
-             else sc.MS_SLAVE | sc.MS_REC)
+    root_flags = (_PROPAGATION[plan.propagation]
+                  if plan.propagation in ("slave", "rslave", "private", "rprivate", "",
+                                          "shared", "rshared")
+                  else sc.MS_SLAVE | sc.MS_REC)
+    sc.mount(None, "/", None, root_flags)
+    if root_flags & sc.MS_SHARED:
+        _make_rootfs_parent_private(plan.rootfs)
     sc.mount(plan.rootfs, plan.rootfs, None, sc.MS_BIND | sc.MS_REC)
     rootfd = os.open(plan.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -177,6 +182,26 @@ def _remount_read_only(mounts: list[Mount]) -> None:
         os.close(rootfd)
 
 
+def _make_rootfs_parent_private(rootfs: str) -> None:
+    """With a shared root (rootfsPropagation rshared, which containerd asks for when a
+    volume is Bidirectional), the copies of the host's mounts stay peers of the host's,
+    so a bind mount of a host directory (the volume) joins the host's peer group and
+    mounts made under it in the container reach the host.  But the mount holding the
+    rootfs must not be shared: binding the rootfs onto itself, and every mount made in
+    it, would propagate to the host's copy of that mount (the image's overlay in the
+    bundle), and pivot_root refuses a new root whose parent mount is shared.  Only
+    that one mount is made private, and only in this mount namespace."""
+    target = os.path.realpath(rootfs)
+    best = ""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = _unescape(line.split(" ", 5)[4])
+            if (target == point or target.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+                best = point
+    if best:
+        sc.mount(None, best, None, sc.MS_PRIVATE)
+
+
 def _refuse_symlink(rootfd: int, dest: str, fstype: str) -> None:
     """proc/sysfs only on a real directory: an image that makes /proc a symlink
     redirects every later write to /proc/self/... (CVE-2019-19921, CVE-2023-27561)."""
@@ -228,17 +253,48 @@ def _dirfd(opath_fd: int) -> int:
 
 def _make_device(rootfd: int, path: str, kind: str, major: int, minor: int, mode: int,
                  uid: int, gid: int, in_userns: bool) -> None:
+    try:
+        _make_device_node(rootfd, path, kind, major, minor, mode, uid, gid, in_userns)
+    except OSError as exc:
+        if exc.strerror and path in exc.strerror:
+            raise
+        raise OSError(exc.errno, f"device {path}") from None
+
+
+_RUNTIME_NODES = frozenset(p for p, _, _ in DEFAULT_DEVICES)
+
+
+def _keep_existing(st: os.stat_result, path: str, fmt: int, major: int, minor: int) -> bool:
+    """Whether an entry of linux.devices finds what it asks for already there.
+
+    Engines list paths the runtime makes itself: a privileged pod gets every host
+    device (so /dev/ptmx, and whatever the new devpts already holds, like pts/ptmx),
+    and a config may name a mount point or one of the /dev links.  The same device
+    node already there is kept as it is (devpts would refuse its removal anyway); a
+    directory or symlink is something the runtime or a mount put there, and is left
+    alone rather than failing the container (runc keeps whatever exists).  The
+    default nodes (/dev/null …) are the runtime's own and take the entry's mode and
+    owner, so they are made again."""
+    if stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return True
+    same = stat.S_IFMT(st.st_mode) == fmt and (fmt == stat.S_IFIFO
+                                               or st.st_rdev == os.makedev(major, minor))
+    return same and os.path.normpath(path) not in _RUNTIME_NODES
+
+
+def _make_device_node(rootfd: int, path: str, kind: str, major: int, minor: int, mode: int,
+                      uid: int, gid: int, in_userns: bool) -> None:
     parent, _, name = path.rpartition("/")
     pfd = P.mkdir_all(rootfd, parent or "/")
     dfd = _dirfd(pfd)
     os.close(pfd)
+    fmt = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[kind]
     try:
         with suppress(FileNotFoundError):
             st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-            if stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode):
-                raise OSError(17, f"device {path}: something else is there")
+            if _keep_existing(st, path, fmt, major, minor):
+                return
             os.unlink(name, dir_fd=dfd)
-        fmt = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[kind]
         if not in_userns:
             try:
                 os.mknod(name, fmt | (mode & 0o7777), os.makedev(major, minor), dir_fd=dfd)
@@ -268,8 +324,17 @@ def enter(plan: RootfsPlan) -> None:
         sc.mount(plan.rootfs, "/", None, sc.MS_MOVE)
         os.chroot(".")
     else:
-        # pivot_root(".", "."): the old root ends up stacked on "/"; detach it.
-        sc.pivot_root(".", ".")
+        # pivot_root(".", "."): the old root ends up stacked on "/"; detach it.  mount(2)
+        # on "." would mean the new root (cwd, not the mount stacked on it): making that
+        # rslave cuts an rshared volume off its host peers.  So work on the old root
+        # through an fd taken before the pivot: rslave (our unmounts must not reach
+        # the host), then detach.
+        old_root = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            sc.pivot_root(".", ".")
+            os.fchdir(old_root)
+        finally:
+            os.close(old_root)
         sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
         sc.umount2(".", sc.MNT_DETACH)
     os.chdir("/")
