@@ -61,9 +61,19 @@ def rel_path(cid: str) -> str:
     return f"{TEST_CG_PREFIX}{cid}"
 
 
+def _bundle(runcgo: Runcgo, args: list[str], **edits: object) -> tuple[str, Path]:
+    """As runc's suite makes them: `spec`'s default, so no cgroup namespace (the test
+    harness adds one to every other bundle)."""
+    cid, bundle = runcgo.bundle(args, **edits)
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "cgroup"]
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    return cid, bundle
+
+
 @pytest.fixture
 def sleeper(runcgo: Runcgo) -> Iterator[tuple[str, Path]]:
-    cid, bundle = runcgo.bundle(["sleep", "300"])
+    cid, bundle = _bundle(runcgo, ["sleep", "300"])
     runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
     yield cid, bundle
     runcgo("delete", "-f", cid)
@@ -71,7 +81,7 @@ def sleeper(runcgo: Runcgo) -> Iterator[tuple[str, Path]]:
 
 @V1_ONLY
 def test_unified_resources_on_v1_are_an_invalid_configuration(runcgo: Runcgo) -> None:
-    cid, bundle = runcgo.bundle(["true"], **{"linux.resources.unified": {"memory.min": "131072"}})
+    cid, bundle = _bundle(runcgo, ["true"], **{"linux.resources.unified": {"memory.min": "131072"}})
     r = runcgo("run", "-d", "--bundle", str(bundle), cid)
     assert r.returncode == 1
     assert "invalid configuration: cannot use unified on cgroup v1" in r.stderr
@@ -125,7 +135,7 @@ def test_warns_about_a_cgroup_that_already_holds_processes(
 
 @V1_ONLY
 def test_refuses_a_pre_existing_frozen_cgroup(runcgo: Runcgo) -> None:
-    cid, bundle = runcgo.bundle(["sleep", "300"])
+    cid, bundle = _bundle(runcgo, ["sleep", "300"])
     freezer = f"{CG}/freezer/{rel_path(cid)}"
     os.mkdir(freezer)
     try:
@@ -148,7 +158,7 @@ def test_refuses_a_pre_existing_frozen_cgroup(runcgo: Runcgo) -> None:
 
 @V1_ONLY
 def test_delete_force_of_a_paused_container(runcgo: Runcgo) -> None:
-    cid, bundle = runcgo.bundle(["sleep", "300"])
+    cid, bundle = _bundle(runcgo, ["sleep", "300"])
     runcgo("run", "-d", "--bundle", str(bundle), cid, check=True)
     pid = runcgo.state(cid)["pid"]
     runcgo("exec", "-d", cid, "sleep", "200", check=True)
@@ -175,7 +185,7 @@ def test_kill_of_a_paused_container_stops_it(runcgo: Runcgo, sleeper: tuple[str,
 
 @V1_ONLY
 def test_delete_force_removes_sub_cgroups_made_inside(runcgo: Runcgo) -> None:
-    cid, bundle = runcgo.bundle(["sleep", "300"])
+    cid, bundle = _bundle(runcgo, ["sleep", "300"])
     cfg = json.loads((bundle / "config.json").read_text())
     cfg["linux"]["namespaces"].append({"type": "cgroup"})
     for m in cfg["mounts"]:
@@ -199,7 +209,7 @@ def test_delete_force_removes_sub_cgroups_made_inside(runcgo: Runcgo) -> None:
 
 def test_device_rules_deny_a_node_from_linux_devices(runcgo: Runcgo) -> None:
     caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYSLOG"]
-    cid, bundle = runcgo.bundle(["sleep", "300"], **{
+    cid, bundle = _bundle(runcgo, ["sleep", "300"], **{
         "linux.resources.devices": [{"allow": False, "access": "rwm"}],
         "linux.devices": [{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}],
         "process.capabilities": {k: caps for k in ("bounding", "effective", "permitted")}})
@@ -220,7 +230,7 @@ def test_update_of_device_rules_never_takes_away_kept_devices(runcgo: Runcgo) ->
     through "deny all", the shell's redirection fails and says so on stderr."""
     deny = [{"allow": False, "access": "rwm"},
             {"allow": False, "type": "c", "major": 1, "minor": 11, "access": "rwa"}]
-    cid, bundle = runcgo.bundle(
+    cid, bundle = _bundle(runcgo, 
         ["sh", "-c", "while true; do head -c 100 /dev/kmsg 2>/dev/null; echo x >/dev/null; done"],
         **{"linux.resources.devices": deny,
            "linux.devices": [{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]})
@@ -244,7 +254,7 @@ def test_update_of_device_rules_never_takes_away_kept_devices(runcgo: Runcgo) ->
 
 @V1_ONLY
 def test_exec_into_sub_cgroups(runcgo: Runcgo) -> None:
-    cid, bundle = runcgo.bundle(["sleep", "300"])
+    cid, bundle = _bundle(runcgo, ["sleep", "300"])
     cfg = json.loads((bundle / "config.json").read_text())
     for m in cfg["mounts"]:
         if m["type"] == "cgroup":
@@ -285,7 +295,7 @@ def test_exec_into_sub_cgroups(runcgo: Runcgo) -> None:
 
 @V1_ONLY
 def test_update_cpu_period_in_a_pod_cgroup_with_a_limit(runcgo: Runcgo) -> None:
-    cid, bundle = runcgo.bundle(["sleep", "300"], **{
+    cid, bundle = _bundle(runcgo, ["sleep", "300"], **{
         "linux.resources.cpu": {"shares": 100, "quota": 500000, "period": 1000000}})
     pod = rel_path(cid) + "-pod"
     cfg = json.loads((bundle / "config.json").read_text())
