@@ -230,7 +230,7 @@ def test_update_of_device_rules_never_takes_away_kept_devices(runcgo: Runcgo) ->
     through "deny all", the shell's redirection fails and says so on stderr."""
     deny = [{"allow": False, "access": "rwm"},
             {"allow": False, "type": "c", "major": 1, "minor": 11, "access": "rwa"}]
-    cid, bundle = _bundle(runcgo, 
+    cid, bundle = _bundle(runcgo,
         ["sh", "-c", "while true; do head -c 100 /dev/kmsg 2>/dev/null; echo x >/dev/null; done"],
         **{"linux.resources.devices": deny,
            "linux.devices": [{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]})
