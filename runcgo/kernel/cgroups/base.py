@@ -19,7 +19,7 @@ from ...errors import RuncgoError
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import Any
 
     from ...spec import LinuxDevice, LinuxResources
@@ -171,37 +171,44 @@ def _has_subdirs(path: str) -> bool:
         return False
 
 
-def rmdir_created(created: Sequence[str], timeout: float = 2.0) -> None:
-    """Remove the directories we made, deepest first.
+def _rmdir_waiting(p: str, deadline: float,
+                   busy_for_good: Callable[[str], bool] = lambda _p: False) -> OSError | None:
+    """rmdir ``p``; None once it is gone, else the error that stopped us.
 
-    rmdir of a cgroup fails with EBUSY while it still has tasks; right after
-    the last process exits the kernel may need a moment to notice, so retry
-    briefly before reporting the cgroup as busy.
+    rmdir of a cgroup fails with EBUSY while it still has tasks, and right after
+    the last process exits the kernel may need a moment to notice: EBUSY is
+    retried until ``deadline`` unless ``busy_for_good(p)`` says waiting is pointless.
     """
+    while True:
+        try:
+            os.rmdir(p)
+            return None
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            if (e.errno in (errno.EBUSY, errno.EAGAIN) and not busy_for_good(p)
+                    and time.monotonic() < deadline):
+                time.sleep(0.01)
+                continue
+            return e
+
+
+def rmdir_created(created: Sequence[str], timeout: float = 2.0) -> None:
+    """Remove the directories we made, deepest first."""
     deadline = time.monotonic() + timeout
     for p in sorted(set(created), key=lambda s: s.count("/"), reverse=True):
-        while True:
-            try:
-                os.rmdir(p)
-                break
-            except FileNotFoundError:
-                break
-            except OSError as e:
-                if e.errno in (errno.EBUSY, errno.EAGAIN) and _has_subdirs(p):
-                    # Someone else made a sub-cgroup in it (a shared prefix, a
-                    # nested runtime): not ours to remove.  (cgroupfs says EBUSY,
-                    # not ENOTEMPTY.)  Checked only on failure: a cgroup
-                    # directory lists dozens of files.
-                    log.debug("cgroup %s kept: it has child cgroups", p)
-                    break
-                if e.errno in (errno.EBUSY, errno.EAGAIN) and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                    continue
-                if e.errno == errno.ENOTEMPTY:
-                    # Someone else made a sub-cgroup in it; not ours to remove.
-                    log.warning("cgroup %s not removed: it has child cgroups", p)
-                    break
-                raise CgroupError(f"remove cgroup {p}: {os.strerror(e.errno or 0).lower()}") from e
+        e = _rmdir_waiting(p, deadline, _has_subdirs)
+        if e is None:
+            continue
+        if e.errno in (errno.EBUSY, errno.EAGAIN) and _has_subdirs(p):
+            # Someone else made a sub-cgroup in it (a shared prefix, a nested
+            # runtime): not ours to remove.  (cgroupfs says EBUSY, not ENOTEMPTY.)
+            # Checked only on failure: a cgroup directory lists dozens of files.
+            log.debug("cgroup %s kept: it has child cgroups", p)
+        elif e.errno == errno.ENOTEMPTY:
+            log.warning("cgroup %s not removed: it has child cgroups", p)
+        else:
+            raise CgroupError(f"remove cgroup {p}: {os.strerror(e.errno or 0).lower()}") from e
 
 
 def remove_children(path: str, timeout: float = 2.0) -> None:
@@ -211,28 +218,19 @@ def remove_children(path: str, timeout: float = 2.0) -> None:
     ``exec --cgroup``, a runtime nested in it); they are part of it and go
     with it, as with runc, or its cgroup could never be removed.  Called after
     its processes were killed, so EBUSY first means the kernel has not yet
-    seen the last one exit: retry briefly.  One that stays busy (something
+    seen the last one exit (retried briefly).  One that stays busy (something
     outside the container put a process there) is kept, and with it its
     parents: rmdir_created then says so.
     """
-    subdirs = [top for top, _dirs, _files in os.walk(path, topdown=False) if top != path]
     deadline = time.monotonic() + timeout
-    for p in subdirs:
-        while True:
-            try:
-                os.rmdir(p)
-                break
-            except FileNotFoundError:
-                break
-            except OSError as e:
-                if e.errno in (errno.EBUSY, errno.EAGAIN) and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                    continue
-                if e.errno in (errno.EBUSY, errno.EAGAIN, errno.ENOTEMPTY):
-                    log.warning("cgroup %s not removed: it is still in use", p)
-                    break
-                raise CgroupError(f"remove cgroup {p}: "
-                                  f"{os.strerror(e.errno or 0).lower()}") from e
+    for p in [top for top, _dirs, _files in os.walk(path, topdown=False) if top != path]:
+        e = _rmdir_waiting(p, deadline)
+        if e is None:
+            continue
+        if e.errno in (errno.EBUSY, errno.EAGAIN, errno.ENOTEMPTY):
+            log.warning("cgroup %s not removed: it is still in use", p)
+        else:
+            raise CgroupError(f"remove cgroup {p}: {os.strerror(e.errno or 0).lower()}") from e
 
 
 class CgroupManager(abc.ABC):
