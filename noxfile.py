@@ -110,10 +110,15 @@ def cgroup2(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """runcgo vs runc vs crun side by side (root; not a test).  ``-- --quick`` is the CI
     smoke (N=3); ``-- --json FILE`` also writes the results.  The async API's throughput
-    benchmark: ``python tests/api/bench_api.py -n 100``."""
+    benchmark: ``python tests/api/bench_api.py -n 100``; pod start/stop through the CRI:
+    ``python tests/bench/pod_bench.py -n 20``."""
     session.run(PY, "tests/bench/bench.py", *session.posargs, external=True)
     api_args = ["-n", "10", "--rounds", "1"] if "--quick" in session.posargs else []
     session.run(PY, "tests/api/bench_api.py", *api_args, external=True)
+    # Pods through containerd's CRI (runcgo vs runc), when the CRI bench is beside the
+    # checkout (or in $RUNCGO_SUITES); exit 2 means it is not, and is a skip.
+    pod_args = ["--quick"] if "--quick" in session.posargs else []
+    session.run(PY, "tests/bench/pod_bench.py", *pod_args, external=True, success_codes=[0, 2])
 
 
 @nox.session(python=False)
