@@ -55,22 +55,31 @@ def _configs(tmp: str, name: str) -> tuple[str, str]:
 def one_pod(tmp: str, name: str, handler: str) -> tuple[float, float]:
     """(seconds from RunPodSandbox to a started container, seconds to tear the pod down)."""
     pod_json, ctr_json = _configs(tmp, name)
-    t0 = time.perf_counter()
-    r = cri_bench.crictl("run", "--runtime", handler, ctr_json, pod_json)
-    t1 = time.perf_counter()
-    if r.returncode != 0:
-        raise RuntimeError(f"crictl run ({handler}): {r.stderr.strip()}")
-    pods = cri_bench.crictl("pods", "--name", name, "-q").stdout.split()
-    st = cri_bench.crictl("inspect", "-o", "go-template", "--template", "{{.status.state}}",
-                          r.stdout.strip())
-    if st.stdout.strip() != "CONTAINER_RUNNING":
-        raise RuntimeError(f"container of {name} ({handler}) is {st.stdout.strip() or st.stderr}")
-    t2 = time.perf_counter()
-    r = cri_bench.crictl("rmp", "-f", *pods)
-    t3 = time.perf_counter()
-    if r.returncode != 0:
-        raise RuntimeError(f"crictl rmp ({handler}): {r.stderr.strip()}")
-    return t1 - t0, t3 - t2
+    removed = False
+    try:
+        t0 = time.perf_counter()
+        r = cri_bench.crictl("run", "--runtime", handler, ctr_json, pod_json)
+        t1 = time.perf_counter()
+        if r.returncode != 0:
+            raise RuntimeError(f"crictl run ({handler}): {r.stderr.strip()}")
+        pods = cri_bench.crictl("pods", "--name", f"^{name}$", "-q").stdout.split()
+        st = cri_bench.crictl("inspect", "-o", "go-template", "--template", "{{.status.state}}",
+                              r.stdout.strip())
+        if st.stdout.strip() != "CONTAINER_RUNNING":
+            raise RuntimeError(f"container of {name} ({handler}) is "
+                               f"{st.stdout.strip() or st.stderr.strip()}")
+        t2 = time.perf_counter()
+        r = cri_bench.crictl("rmp", "-f", *pods)
+        t3 = time.perf_counter()
+        if r.returncode != 0:
+            raise RuntimeError(f"crictl rmp ({handler}): {r.stderr.strip()}")
+        removed = True
+        return t1 - t0, t3 - t2
+    finally:
+        if not removed:  # a failed round leaves no pod in a bench someone else brought up
+            left = cri_bench.crictl("pods", "--name", f"^{name}$", "-q").stdout.split()
+            if left:
+                cri_bench.crictl("rmp", "-f", *left)
 
 
 def summary(samples: list[float]) -> str:
