@@ -1,4 +1,4 @@
-"""Automation: tests, lint, typecheck, demo, docker, cgroup2, bench.
+"""Automation: tests, lint, typecheck, demo, docker, cgroup2, bench, runc_suite, cri.
 
 Every session runs in the project's own venv (.venv, made by
 scripts/bootstrap.sh) rather than a nox-made one: the tests run real
@@ -8,6 +8,7 @@ containers as root and call the installed `runcgo` console script.
     .venv/bin/nox -s lint typecheck
     .venv/bin/nox -s demo             # one real container
     .venv/bin/nox -s docker           # Docker/containerd/podman tier (installs and starts engines)
+    .venv/bin/nox -s cri              # Kubernetes CRI suite (critest) with runc and runcgo
 """
 
 from __future__ import annotations
@@ -118,10 +119,15 @@ def cgroup2(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """runcgo vs runc vs crun side by side (root; not a test).  ``-- --quick`` is the CI
     smoke (N=3); ``-- --json FILE`` also writes the results.  The async API's throughput
-    benchmark: ``python tests/api/bench_api.py -n 100``."""
+    benchmark: ``python tests/api/bench_api.py -n 100``; pod start/stop through the CRI:
+    ``python tests/bench/pod_bench.py -n 20``."""
     session.run(PY, "tests/bench/bench.py", *session.posargs, external=True)
     api_args = ["-n", "10", "--rounds", "1"] if "--quick" in session.posargs else []
     session.run(PY, "tests/api/bench_api.py", *api_args, external=True)
+    # Pods through containerd's CRI (runcgo vs runc), when the CRI bench is beside the
+    # checkout (or in $RUNCGO_SUITES); exit 2 means it is not, and is a skip.
+    pod_args = ["--quick"] if "--quick" in session.posargs else []
+    session.run(PY, "tests/bench/pod_bench.py", *pod_args, external=True, success_codes=[0, 2])
 
 
 @nox.session(python=False)
@@ -157,3 +163,14 @@ def runc_suite(session: nox.Session) -> None:
     and runcgo in one run; fails when a test runc passes here does not pass with runcgo.
     ``nox -s runc_suite -- --only exec,tty``."""
     session.run(PY, "tests/suites/runc_parity.py", *session.posargs, external=True)
+
+
+@nox.session(python=False)
+def cri(session: nox.Session) -> None:
+    """Kubernetes' CRI validation suite (critest v1.26.1 through containerd 1.6's CRI plugin,
+    ../shared/suites/cri) with runc and with runcgo as the pod runtime handler, in one run;
+    fails when a spec runc passes does not pass with runcgo, or when the bench's teardown
+    leaves anything on the host.  Root; installs Debian's containerd if missing.
+    ``nox -s cri -- --runcgo PATH`` (default /usr/local/bin/runcgo);
+    ``nox -s cri -- -- -ginkgo.focus=NoNewPrivs`` to run a few specs."""
+    session.run(PY, "tests/suites/cri_parity.py", *session.posargs, external=True)
