@@ -48,7 +48,32 @@ def totals(results: dict[str, str]) -> str:
     return f"{n['pass']} passed, {n['fail']} failed, {n['skip']} skipped"
 
 
+def wait_for_suite_lock(timeout: float = 300.0) -> None:
+    """run.sh refuses to start while its work dir's lock is held, and a process
+    of the previous run (a container or helper that inherited the lock's fd)
+    can hold it for a moment after run.sh itself has ended: wait for it."""
+    import fcntl
+    import time
+
+    work = Path(os.environ.get("SUITES_WORKDIR", "/var/tmp/runtime-suites")) / "runc-integration"
+    lock = work / ".lock"
+    if not lock.exists():
+        return
+    deadline = time.monotonic() + timeout
+    with open(lock, "a") as f:
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return  # run.sh will say who holds it
+                time.sleep(1)
+
+
 def run_suite(suite: Path, runtime: str, out: Path, only: str | None, tag: str) -> int:
+    wait_for_suite_lock()
     cmd = ["bash", str(suite / "run.sh"), runtime, "--out", str(out), "--tag", tag]
     if only:
         cmd += ["--only", only]
