@@ -456,7 +456,16 @@ def main(argv: list[str]) -> int:
         return 130
 
 
+def one_line(text: str) -> str:
+    """Control characters from the user's input (a newline in an argument or a file
+    name) escaped, so an error is always exactly one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _fail(cmd: str, msg: str, code: int) -> int:
+    msg, cmd = one_line(msg), one_line(cmd)
     log.error(msg)
     prefix = f"runcgo: {cmd} failed: " if cmd != "runcgo" else "runcgo: "
     sys.stderr.write(prefix + msg + "\n")

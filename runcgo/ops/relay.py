@@ -67,9 +67,30 @@ def _copy_size(src: int, master: int) -> None:
         C.set_size(master, rows, cols)
 
 
+def _pollable(fd: int) -> bool:
+    """Regular files and /dev/null (stdin of a service or a CI job) cannot be
+    watched with epoll (EPERM); they never block, so they are simply read."""
+    import select
+
+    ep = select.epoll()
+    try:
+        ep.register(fd, select.EPOLLIN)
+    except PermissionError:
+        return False
+    except OSError:
+        return True  # let the event loop report anything else
+    finally:
+        ep.close()
+    return True
+
+
 async def _pump_in(master: int, stdin: int) -> None:
+    pollable = _pollable(stdin)
     while True:
-        await anyio.wait_readable(stdin)
+        if pollable:
+            await anyio.wait_readable(stdin)
+        else:
+            await anyio.lowlevel.checkpoint()
         data = os.read(stdin, 65536)
         if not data:
             # Piped input ended: the terminal's end-of-file character.
