@@ -12,7 +12,7 @@ import sys
 from . import _json as json
 from . import log
 from ._lite import SimpleNamespace, suppress
-from .errors import InvalidArgument, RuncgoError
+from .errors import InvalidArgument, RuncgoError, one_line
 from .flags import REMAINDER, Parser
 from .state import DEFAULT_ROOT, Store
 from .version import version_text
@@ -454,14 +454,6 @@ def main(argv: list[str]) -> int:
         return _fail(cmd, describe_oserror(exc), 1)
     except KeyboardInterrupt:
         return 130
-
-
-def one_line(text: str) -> str:
-    """Control characters from the user's input (a newline in an argument or a file
-    name) escaped, so an error is always exactly one line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _fail(cmd: str, msg: str, code: int) -> int:

@@ -34,6 +34,7 @@ import bundles
 from . import strategies as F
 from harness import TEST_CG_PREFIX
 
+pytestmark = pytest.mark.timeout(max(120, F.EXAMPLES // 10))
 FUZZ = settings(max_examples=F.EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture,
