@@ -235,7 +235,11 @@ STATE_VALUES: dict[str, st.SearchStrategy[Any]] = {
                                {"driver": "v1", "dirs": "x"}, {"driver": "v2", "path": 5},
                                {"driver": "v1", "dirs": {"memory": "/nonexistent/wta"},
                                 "created": ["/nonexistent/wta"]}]),
-    "config": json_values | st.just({"process": {"args": 5}}) | st.just({"namespaces": []}),
+    "config": json_values | st.sampled_from([
+        {"process": {"args": 5}}, {"namespaces": []}, {"hooks": "x"},
+        {"hooks": {"poststop": [{"path": 5}]}}, {"hooks": {"poststart": "x"}},
+        {"hooks": {"poststop": [{"path": "/nonexistent/wta-hook", "timeout": 1}]}},
+        {"seccomp": {"defaultAction": 5}}]),
     "namespace_paths": json_values,
 }
 
