@@ -9,6 +9,7 @@ containers as root and call the installed `runcgo` console script.
     .venv/bin/nox -s demo             # one real container
     .venv/bin/nox -s docker           # Docker/containerd/podman tier (installs and starts engines)
     .venv/bin/nox -s cri              # Kubernetes CRI suite (critest) with runc and runcgo
+    .venv/bin/nox -s fuzz             # hypothesis fuzzing, 10,000 examples (CI runs a smoke)
 """
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ def faults(session: nox.Session) -> None:
     after each, nothing may be left behind.  Ends with a "faults injected: N" line."""
     session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "tests/faults",
                 *session.posargs, external=True)
+
+
+@nox.session(python=False)
+def fuzz(session: nox.Session) -> None:
+    """The hypothesis fuzzing tier (tests/fuzz) at full strength: 10,000 examples per
+    in-process property (config.json, process.json, update JSON, state.json, argv) and
+    1/20 of that through the real CLI.  Root.  ``-- -k cli`` for the CLI tier only.
+    CI's `tests` session runs the same tests as a smoke (RUNCGO_FUZZ_EXAMPLES, default
+    300).  RUNCGO_FUZZ_EXAMPLES=N in the environment overrides the count."""
+    examples = os.environ.get("RUNCGO_FUZZ_EXAMPLES", "10000")
+    session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/fuzz",
+                *session.posargs, env={"RUNCGO_FUZZ_EXAMPLES": examples}, external=True)
 
 
 @nox.session(python=False)

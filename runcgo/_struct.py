@@ -25,6 +25,9 @@ else:
     from ._record import dataclass_transform  # the no-op stand-in
 
 _MISSING: Any = object()
+# Integers are int64 or uint64 in the OCI spec (Go's decoder refuses anything wider);
+# fields with narrower ranges are checked by spec.validate.
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1
 _PRIMITIVES = {"int": int, "str": str, "bool": bool, "float": float}
 
 
@@ -201,8 +204,13 @@ def _conv(v: Any, t: tuple[Any, ...], path: str) -> Any:
         ok = type(v) is want or (want is float and type(v) is int)
         if not ok:
             raise StructError(path, f"expected {t[2]}, got {_json_type(v)}")
-        if want is str and not v.isascii():
-            _check_utf8(v, path)
+        if want is str:
+            if not v.isascii():
+                _check_utf8(v, path)
+            if "\0" in v:  # C strings (paths, argv, hostnames) would be cut short there
+                raise StructError(path, "must not contain a NUL character")
+        elif want is int and not _INT_MIN <= v <= _INT_MAX:
+            raise StructError(path, f"{v} does not fit in 64 bits")
         return v
     if kind == "list":
         if type(v) is not list:
@@ -214,6 +222,8 @@ def _conv(v: Any, t: tuple[Any, ...], path: str) -> Any:
         for k in v:
             if not k.isascii():
                 _check_utf8(k, f"{path} key {k!r}")
+            if "\0" in k:
+                raise StructError(f"{path} key {k!r}", "must not contain a NUL character")
         return {k: _conv(x, t[1], f"{path}.{k}") for k, x in v.items()}
     return from_dict(t[1], v, path)
 

@@ -12,7 +12,7 @@ import sys
 from . import _json as json
 from . import log
 from ._lite import SimpleNamespace, suppress
-from .errors import InvalidArgument, RuncgoError
+from .errors import InvalidArgument, RuncgoError, one_line
 from .flags import REMAINDER, Parser
 from .state import DEFAULT_ROOT, Store
 from .version import version_text
@@ -504,6 +504,7 @@ def main(argv: list[str]) -> int:
 
 
 def _fail(cmd: str, msg: str, code: int) -> int:
+    msg, cmd = one_line(msg), one_line(cmd)
     log.error(msg)
     prefix = f"runcgo: {cmd} failed: " if cmd != "runcgo" else "runcgo: "
     sys.stderr.write(prefix + msg + "\n")

@@ -11,10 +11,21 @@ import errno as _errno
 import os
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped: a newline in a user's argument, a
+    file name or a JSON key must not split an error into several lines."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class RuncgoError(Exception):
     """Base class: a failure with a one-line, user-facing message."""
 
     exit_code = 1
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class ConfigError(RuncgoError):

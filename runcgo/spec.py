@@ -330,6 +330,7 @@ def _supported_version(v: str) -> bool:
             and core[2].isdigit())
 _RLIMITS = frozenset(
     "RLIMIT_" + n for n in ["CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"])
+_ID_MAX = (1 << 32) - 2  # uid_t is 32 bits; (uid_t)-1 means "no change" to the kernel
 _PROPAGATION = ("", "private", "rprivate", "slave", "rslave", "shared", "rshared",
                 "unbindable", "runbindable")
 _DEVICE_TYPES = ("c", "b", "u", "p")
@@ -395,6 +396,13 @@ def validate_process(p: Process, where: str = "$.process") -> None:
         raise _err(f"{where}.oomScoreAdj", f"{p.oom_score_adj} is outside [-1000, 1000]")
     if p.user.uid < 0 or p.user.gid < 0:
         raise _err(f"{where}.user", "uid and gid must not be negative")
+    for name, value in (("uid", p.user.uid), ("gid", p.user.gid),
+                        *((f"additionalGids[{i}]", g)
+                          for i, g in enumerate(p.user.additional_gids or ()))):
+        if not 0 <= value <= _ID_MAX:
+            raise _err(f"{where}.user.{name}", f"{value} is outside [0, {_ID_MAX}]")
+    if p.user.umask is not None and not 0 <= p.user.umask <= 0o7777:
+        raise _err(f"{where}.user.umask", f"{p.user.umask} is not a file mode (0 to 0o7777)")
 
 
 def validate(spec: Spec, bundle: str) -> None:

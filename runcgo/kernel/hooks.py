@@ -78,7 +78,8 @@ def run_hook(kind: str, hook: Hook, state_json: bytes,
         exited = False
         while not exited:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            events = poller.poll(None if left is None else int(left * 1000) + 1)
+            # poll takes a C int of milliseconds: a long timeout is waited in slices
+            events = poller.poll(None if left is None else min(int(left * 1000) + 1, 1 << 30))
             for fd, _ev in events:
                 if fd == pidfd:
                     exited = True

@@ -194,6 +194,33 @@ def write_pid_file(path: str, pid: int) -> None:
     os.rename(tmp, path)
 
 
+def preflight(bundle: str, opts: CreateOptions) -> S.Spec:
+    """Load the bundle's config and run every check that needs no kernel object:
+    all of it happens before anything is created.  Raises RuncgoError subclasses
+    only (the fuzz tests call this exactly as create does)."""
+    spec = S.load_config(bundle)
+    assert spec.process is not None
+    if opts.force_terminal:
+        spec.process.terminal = True
+    check_no_mountns(spec)
+    check_netns_sysctls(spec)
+    for warning in capabilities.check(spec.process.capabilities):
+        log.warning(warning)
+    lsm.check(spec.process.apparmor_profile, spec.process.selinux_label)
+    linux = spec.linux or S.Linux()
+    if linux.net_devices:
+        from ..kernel import netdevices
+
+        ns = S.namespaces(spec)
+        netdevices.check(linux.net_devices, "network" in ns and ns["network"] is None)
+    if linux.seccomp is not None:
+        seccomp.validate(linux.seccomp)
+    if spec.process.terminal and not opts.console_socket and not opts.relay_terminal:
+        raise ConfigError("cannot allocate a terminal without --console-socket "
+                          "(use `runcgo run` for a foreground terminal)", "$.process.terminal")
+    return spec
+
+
 async def create(store: Store, container_id: str, opts: CreateOptions) -> ContainerState:
     st, master = await create_with_console(store, container_id, opts)
     if master is not None:
@@ -206,25 +233,9 @@ async def create_with_console(store: Store, container_id: str,
     """create; with ``opts.relay_terminal`` also returns the pty master."""
     check_id(container_id)
     bundle = os.path.abspath(opts.bundle)
-    spec = S.load_config(bundle)
+    spec = preflight(bundle, opts)
     assert spec.process is not None
-    if opts.force_terminal:
-        spec.process.terminal = True
-    check_no_mountns(spec)
-    check_netns_sysctls(spec)
-    for warning in capabilities.check(spec.process.capabilities):
-        log.warning(warning)
-    lsm.check(spec.process.apparmor_profile, spec.process.selinux_label)
-    linux_for_check = spec.linux or S.Linux()
-    if linux_for_check.net_devices:
-        from ..kernel import netdevices
-
-        ns = S.namespaces(spec)
-        netdevices.check(linux_for_check.net_devices, "network" in ns and ns["network"] is None)
     linux = spec.linux or S.Linux()
-    if spec.process.terminal and not opts.console_socket and not opts.relay_terminal:
-        raise ConfigError("cannot allocate a terminal without --console-socket "
-                          "(use `runcgo run` for a foreground terminal)", "$.process.terminal")
     cdir = store.make_dir(container_id)  # ContainerExists if the ID is taken
     # Held until state.json is written (or the directory is gone again): a
     # `delete` meanwhile waits, and a directory without state.json whose lock

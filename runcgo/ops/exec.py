@@ -25,6 +25,7 @@ from .create import hand_over_console, kill_children, write_pid_file
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -111,6 +112,20 @@ def load_process_file(path: str) -> S.Process:
     return proc
 
 
+def check_process(proc: S.Process, opts: ExecOptions) -> list[Callable[[], None]]:
+    """Everything about the process itself that can be refused before a fork (the
+    fuzz tests call this as exec does); returns the scheduler/personality/... steps."""
+    S.validate_process(proc, "$")
+    if proc.terminal and not opts.console_socket and not opts.relay_terminal:
+        raise ConfigError("a terminal needs --console-socket when detached", "$.terminal")
+    for warning in capabilities.check(proc.capabilities):
+        log.warning(warning)
+    lsm.check(proc.apparmor_profile, proc.selinux_label, "$")
+    from .create import procattr_steps
+
+    return procattr_steps(S.Spec(oci_version="1.3.0", process=proc))
+
+
 async def exec_process(store: Store, container_id: str, opts: ExecOptions) -> int:
     """Returns the process's exit code (0 when detached)."""
     fd, code = await exec_with_console(store, container_id, opts)
@@ -133,17 +148,9 @@ async def exec_with_console(store: Store, container_id: str,
         paused.exit_code = 255
         raise paused
     proc = opts.process
-    S.validate_process(proc, "$")
-    if proc.terminal and not opts.console_socket and not opts.relay_terminal:
-        raise ConfigError("a terminal needs --console-socket when detached", "$.terminal")
-    for warning in capabilities.check(proc.capabilities):
-        log.warning(warning)
-    lsm.check(proc.apparmor_profile, proc.selinux_label, "$")
+    steps = check_process(proc, opts)
     profile = st.config.get("seccomp")
     prepared = seccomp.prepare(S.convert(profile, S.LinuxSeccomp, "$.linux.seccomp")) if profile else None
-    from .create import procattr_steps
-
-    steps = procattr_steps(S.Spec(oci_version="1.3.0", process=proc))
     namespaces = list((st.config.get("namespaces") or {}).keys())
     info = proc_start_time(st.pid)
     if info is None or info[0] != st.init_start_time:

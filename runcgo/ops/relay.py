@@ -68,8 +68,8 @@ def _copy_size(src: int, master: int) -> None:
 
 
 def _pollable(fd: int) -> bool:
-    """Whether epoll can watch ``fd``: a regular file or /dev/null as stdin
-    (``run -t </dev/null``) can't be registered (EPERM) -- and never blocks."""
+    """Regular files and /dev/null (stdin of a service or a CI job) cannot be
+    watched with epoll (EPERM); they never block, so they are simply read."""
     import select
 
     ep = select.epoll()
@@ -77,6 +77,8 @@ def _pollable(fd: int) -> bool:
         ep.register(fd, select.EPOLLIN)
     except PermissionError:
         return False
+    except OSError:
+        return True  # let the event loop report anything else
     finally:
         ep.close()
     return True
@@ -88,7 +90,7 @@ async def _pump_in(master: int, stdin: int) -> None:
         if pollable:
             await anyio.wait_readable(stdin)
         else:
-            await anyio.sleep(0)  # a file reads at once; let the other tasks run
+            await anyio.lowlevel.checkpoint()
         data = os.read(stdin, 65536)
         if not data:
             # Piped input ended: the terminal's end-of-file character.

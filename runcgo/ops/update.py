@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 _SIZE = r"^\s*(-?\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\s*$"
+_INT64_MAX = (1 << 63) - 1
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
@@ -38,16 +39,29 @@ def parse_bytes(value: str | int, flag: str = "") -> int:
             raise InvalidArgument(f"invalid value {value!r} for {flag or 'size'}: only -1 "
                                   "(unlimited) may be negative")
         return -1
-    return int(float(num) * _UNITS[unit])
+    # Integer arithmetic (a float would turn 1e30 into inf and then fail to convert).
+    whole, _, frac = num.partition(".")
+    mult = _UNITS[unit]
+    if len(whole) > 20:
+        size = _INT64_MAX + 1
+    else:
+        size = int(whole) * mult + (int(frac[:20]) * mult // 10 ** len(frac[:20]) if frac else 0)
+    if size > _INT64_MAX:
+        raise InvalidArgument(f"invalid value {value!r} for {flag or 'size'}: too large "
+                              "(at most 2^63-1 bytes)")
+    return size
 
 
 def _int(value: str | int, flag: str) -> int:
     if isinstance(value, int):
         return value
     try:
-        return int(value.strip())
+        n = int(value.strip())
     except ValueError:
         raise InvalidArgument(f"invalid value {value!r} for {flag}: expected an integer") from None
+    if not -(1 << 63) <= n <= _INT64_MAX:
+        raise InvalidArgument(f"invalid value {value!r} for {flag}: out of the 64-bit range")
+    return n
 
 
 def _text(value: str | int, flag: str) -> str:

@@ -161,3 +161,26 @@ def test_bad_arguments(runcgo: Runcgo, argv: list[str], needle: str) -> None:
     assert r.returncode != 0
     one_line(r, r.returncode, needle)
     assert not os.path.exists(runcgo.root / "c")
+
+
+def test_hook_failure_with_multiline_output_is_one_line(runcgo: Runcgo) -> None:
+    """A failing hook's stderr (several lines) becomes part of one error line."""
+    cid, bundle = runcgo.bundle()
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": [
+        "sh", "-c", "echo first line >&2; echo second line >&2; exit 3"]}]}
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    line = one_line(runcgo("run", "--bundle", str(bundle), cid), 1, "first line", "second line")
+    assert "\\n" in line
+    assert not (runcgo.root / cid).exists()
+
+
+def test_poststop_hook_garbage_in_saved_state(runcgo: Runcgo, created: str) -> None:
+    """The hooks saved in state.json (for poststart/poststop) are damaged: delete still
+    says one line."""
+    path = runcgo.root / created / "state.json"
+    doc = json.loads(path.read_text())
+    doc["config"]["hooks"] = {"poststop": [{"path": 5}]}
+    path.write_text(json.dumps(doc))
+    r = runcgo("delete", "--force", created)
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) <= 1, r.stderr

@@ -78,7 +78,25 @@ def new_manager(container_id: str, cgroups_path: str | None, *,
 
 
 def from_state(d: dict[str, Any]) -> CgroupManager:
-    """Rebuild the manager recorded by ``to_state`` (driver modules load lazily)."""
+    """Rebuild the manager recorded by ``to_state`` (driver modules load lazily).
+
+    A record of the wrong shape (a damaged or hand-edited state.json) is a
+    CgroupError naming it, not a TypeError deep in a driver."""
+    try:
+        if not isinstance(d, dict):
+            raise TypeError(f"a {type(d).__name__}, not an object")
+        manager = _from_state(d)
+        rec = manager.to_state()
+        for value in (*(rec.get("dirs") or {}).values(), *(rec.get("created") or ()),
+                      rec.get("dir", ""), rec.get("path", "")):
+            if not isinstance(value, str):
+                raise TypeError(f"{value!r} is not a path")
+        return manager
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise CgroupError(f"the container's recorded cgroup is damaged: {exc}") from None
+
+
+def _from_state(d: dict[str, Any]) -> CgroupManager:
     driver = d.get("driver", "v1")
     if driver == "v2":
         from .v2 import from_state_v2
