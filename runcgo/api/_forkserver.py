@@ -36,7 +36,7 @@ from .. import spec as S
 from .._record import asdict
 from ..errors import ConfigError
 from ..kernel import syscalls as sc
-from ..kernel.signals import exit_code
+from ..kernel.signals import exit_code, wait_pidfd
 from ..ops import drive
 from ..ops import pause as P
 from ..ops.create import CreateOptions, create_with_console, write_pid_file
@@ -119,7 +119,7 @@ class ForkServer:
 
     def track(self, pid: int) -> None:
         try:
-            pidfd = os.pidfd_open(pid)
+            pidfd = _above_low_fds(os.pidfd_open(pid))
         except ProcessLookupError:
             self.send_exit(pid, None)
             return
@@ -258,8 +258,40 @@ class ForkServer:
         return {}, []
 
 
+# Fds below this stay free for the ops and the children they fork: a
+# container's init inherits our fds until it execs, and once it has taken the
+# container's RLIMIT_NOFILE (often 1024) it can't open a new one if every
+# number below the limit is taken by a pidfd of ours.
+_LOW_FDS = 1024
+
+
+def _raise_nofile() -> None:
+    """Soft RLIMIT_NOFILE up to the hard one: each tracked container costs us a
+    pidfd (the fds the children inherit are theirs to limit, see above)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _above_low_fds(fd: int) -> int:
+    """``fd`` renumbered at or above _LOW_FDS (unchanged if the limit is too low)."""
+    if fd >= _LOW_FDS:
+        return fd
+    import fcntl
+
+    try:
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _LOW_FDS)
+    except OSError:  # EINVAL/EMFILE: no room up there
+        return fd
+    os.close(fd)
+    return high
+
+
 def _readable(fd: int) -> bool:
-    return bool(select.select([fd], [], [], 0)[0])
+    return wait_pidfd(fd, 0)
 
 
 def _preload() -> None:
@@ -280,6 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.log:
         log.configure(a.log)
     sc.set_subreaper()
+    _raise_nofile()
     _preload()
     # Everything long-lived is loaded now: move it out of the collector's reach (a
     # collection in a forked child would touch, and so copy, every page), and collect

@@ -463,9 +463,9 @@ def _wait_gone(pid: int, timeout: float = 5.0) -> None:
     except ProcessLookupError:
         return
     try:
-        import select
+        from ..kernel.signals import wait_pidfd
 
-        select.select([fd], [], [], timeout)
+        wait_pidfd(fd, timeout)
         with suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
     finally:

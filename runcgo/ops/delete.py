@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import select
 
 from .._lite import suppress
 from ..errors import ContainerNotFound, InvalidState, StateDamaged
 from ..kernel import cgroups
-from ..kernel.signals import SIGKILL
+from ..kernel.signals import SIGKILL, wait_pidfd
 from ..state import ContainerState, Store, load_checked, state_damage
 from . import hooks as H
 from .kill import owns_pidns, signal_all, signal_init
@@ -79,7 +78,7 @@ def _kill_and_wait(st: ContainerState, timeout: float = 10.0) -> None:
                 signal_all(st, SIGKILL)
             else:
                 signal_init(st, SIGKILL)
-        select.select([pidfd], [], [], timeout)
+        wait_pidfd(pidfd, timeout)
         with suppress(ChildProcessError):
             os.waitpid(st.pid, os.WNOHANG)
     finally:

@@ -17,7 +17,7 @@ import time
 
 from .._lite import suppress
 from ..kernel import cgroups
-from ..kernel.signals import SIGKILL
+from ..kernel.signals import SIGKILL, wait_pidfd
 from ..state import Store, proc_start_time, read_init_record
 
 TYPE_CHECKING = False
@@ -85,9 +85,7 @@ def _kill_if_same(pid: int, start_time: int, timeout: float = 10.0) -> bool:
 
         with suppress(ProcessLookupError):
             pidfd_send_signal(pidfd, SIGKILL)
-        import select
-
-        select.select([pidfd], [], [], timeout)
+        wait_pidfd(pidfd, timeout)
         return True
     finally:
         os.close(pidfd)
