@@ -41,6 +41,16 @@ def faults(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def load(session: nox.Session) -> None:
+    """Load (root): 8 CLI workers cycling create/start/state/exec/kill/delete
+    ($RUNCGO_LOAD_CYCLES, default 160), 200 containers in flight through the async API
+    ($RUNCGO_LOAD_API), one fork server past 1024 containers ($RUNCGO_LOAD_ONE_SERVER);
+    no failures, no leaks, an empty state root after."""
+    session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "tests/load",
+                *session.posargs, external=True)
+
+
+@nox.session(python=False)
 def lint(session: nox.Session) -> None:
     session.run(PY, "-m", "ruff", "check", "runcgo", "tests", "noxfile.py", external=True)
 
