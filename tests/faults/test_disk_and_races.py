@@ -97,11 +97,15 @@ BAD_INITS = {
 }
 
 
-@pytest.mark.parametrize("rep", range(5))
+@pytest.mark.parametrize("rep", range(4))
+@pytest.mark.parametrize("userns", [False, True], ids=["direct", "userns"])
 @pytest.mark.parametrize("kind", sorted(BAD_INITS))
-def test_init_dying_before_ready_reports_its_own_error(env: Env, kind: str, rep: int) -> None:
+def test_init_dying_before_ready_reports_its_own_error(env: Env, kind: str, userns: bool,
+                                                       rep: int) -> None:
     edits, needle = BAD_INITS[kind]
     cid, bundle = env.bundle(**{k: v for k, v in edits.items() if k != "mounts"})
+    if userns:
+        env.userns(bundle)
     if "mounts" in edits:
         import json
 
