@@ -61,6 +61,7 @@ def destroy(store: Store, st: ContainerState) -> None:
             for pid in cg.pids():  # stragglers (shared pid namespace, exec'd processes)
                 with suppress(ProcessLookupError):
                     os.kill(pid, SIGKILL)
+        thaw(cg)
         cg.destroy()
     store.remove_dir(st.id)
 
@@ -78,8 +79,18 @@ def _kill_and_wait(st: ContainerState, timeout: float = 10.0) -> None:
                 signal_all(st, SIGKILL)
             else:
                 signal_init(st, SIGKILL)
+        if st.cgroup:
+            thaw(cgroups.from_state(st.cgroup))
         wait_pidfd(pidfd, timeout)
         with suppress(ChildProcessError):
             os.waitpid(st.pid, os.WNOHANG)
     finally:
         os.close(pidfd)
+
+
+def thaw(cg: cgroups.CgroupManager) -> None:
+    """Thaw a frozen (paused) cgroup: its processes take a SIGKILL only once they
+    run again, and until they have exited the cgroup can't be removed."""
+    with suppress(Exception):
+        if cg.freezer_state() == "frozen":
+            cg.thaw()

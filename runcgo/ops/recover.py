@@ -19,6 +19,7 @@ from .._lite import suppress
 from ..kernel import cgroups
 from ..kernel.signals import SIGKILL, wait_pidfd
 from ..state import Store, proc_start_time, read_init_record
+from .delete import thaw
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,7 +32,15 @@ def recover(store: Store, container_id: str, reason: str) -> str:
     record = read_init_record(store, container_id) or {}
     done: list[str] = []
     pid, start = int(record.get("pid") or 0), int(record.get("init_start_time") or 0)
-    if pid > 0 and _kill_if_same(pid, start):
+    init_fd = _signal_if_same(pid, start) if pid > 0 else None
+    if init_fd is not None:
+        try:
+            cg = _cgroup(container_id, record)
+            if cg is not None:
+                thaw(cg)  # a paused init takes its SIGKILL only once thawed
+            wait_pidfd(init_fd, 10.0)
+        finally:
+            os.close(init_fd)
         done.append(f"killed init {pid}")
     hooks = 0
     for entry in record.get("hooks") or ():
@@ -70,25 +79,22 @@ def _cgroup(container_id: str, record: dict[str, Any]) -> cgroups.CgroupManager 
     return cgroups.from_state(cgroups.assume_created(cg.to_state()))
 
 
-def _kill_if_same(pid: int, start_time: int, timeout: float = 10.0) -> bool:
+def _signal_if_same(pid: int, start_time: int) -> int | None:
     """SIGKILL ``pid`` through a pidfd if it is still the process started at
-    ``start_time``; wait for it to exit.  False if it was already gone."""
+    ``start_time``; the open pidfd to wait on, or None if it was gone."""
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
-        return False
-    try:
-        info = proc_start_time(pid)
-        if info is None or info[0] != start_time or info[1] in ("Z", "X"):
-            return False
-        from ..kernel.signals import pidfd_send_signal
-
-        with suppress(ProcessLookupError):
-            pidfd_send_signal(pidfd, SIGKILL)
-        wait_pidfd(pidfd, timeout)
-        return True
-    finally:
+        return None
+    info = proc_start_time(pid)
+    if info is None or info[0] != start_time or info[1] in ("Z", "X"):
         os.close(pidfd)
+        return None
+    from ..kernel.signals import pidfd_send_signal
+
+    with suppress(ProcessLookupError):
+        pidfd_send_signal(pidfd, SIGKILL)
+    return pidfd
 
 
 def _empty(cg: cgroups.CgroupManager, timeout: float = 10.0) -> int:
@@ -108,6 +114,7 @@ def _empty(cg: cgroups.CgroupManager, timeout: float = 10.0) -> int:
         for p in live:  # without a freezer kill_all may have missed none, but be sure
             with suppress(ProcessLookupError):
                 os.kill(p, SIGKILL)
+        thaw(cg)
         time.sleep(0.01)
 
 
