@@ -165,3 +165,26 @@ def test_kill_delete_of_stopped(env: Env, delay_ms: int) -> None:
         time.sleep(0.01)
     kill_after(env.spawn(cid, "delete", cid), delay_ms / 1000)
     assert force_delete_and_check(env, cid) == []
+
+
+# -- pause / resume --------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", ["pause", "resume"])
+@pytest.mark.parametrize("delay_ms", list(range(0, 50, 5)))
+def test_kill_pause_resume_after_delay(env: Env, op: str, delay_ms: int) -> None:
+    """A freezer left FREEZING or FROZEN by a killed pause/resume: delete --force
+    must still get through (it thaws after the SIGKILL)."""
+    cid = _running(env, ["sh", "-c", "sleep 300 & sleep 300"])
+    if op == "resume":
+        assert env.cli("pause", cid).returncode == 0
+    kill_after(env.spawn(cid, op, cid), delay_ms / 1000)
+    assert force_delete_and_check(env, cid) == []
+
+
+@pytest.mark.parametrize("delay_ms", list(range(0, 60, 6)))
+def test_kill_delete_force_of_paused(env: Env, delay_ms: int) -> None:
+    cid = _running(env)
+    assert env.cli("pause", cid).returncode == 0
+    kill_after(env.spawn(cid, "delete", "--force", cid), delay_ms / 1000)
+    assert force_delete_and_check(env, cid) == []
