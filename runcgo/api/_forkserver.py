@@ -65,6 +65,7 @@ class ForkServer:
         # Our own stdio, restored after each op that lent 0-2 to a container.
         self.saved = [os.dup(fd) for fd in _STDIO]
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        _close_in_children(sock, [*self.saved, self.devnull])
         self.tmp = tempfile.mkdtemp(prefix="runcgo-fs-")
         self.handlers: dict[str, Callable[[dict[str, Any], list[int]], tuple[dict[str, Any], list[int]]]] = {
             "create": self.op_create, "start": self.op_start, "exec": self.op_exec,
@@ -256,6 +257,30 @@ class ForkServer:
         resources = S.decode(json.dumps(req["resources"]).encode(), S.LinuxResources, "resources")
         drive(update(self.store, req["cid"], resources))
         return {}, []
+
+
+def _close_in_children(sock: socket.socket, fds: list[int]) -> None:
+    """Close our socket (and our private fds) in every child we fork.
+
+    They are close-on-exec, but a created container's init does not exec
+    until ``start``: until then it held our end of the socket open, so if we
+    died the Runtime never saw EOF and every pending call hung.  Only our
+    direct children close them: the flag is cleared in the child, so what a
+    child forks later (a hook, the init forked by a setup child) leaves
+    alone fds that by then may be something else."""
+    todo: list[Any] = [sock, fds]
+
+    def after_in_child() -> None:
+        if todo:
+            s, others = todo
+            todo.clear()
+            with contextlib.suppress(OSError):
+                os.close(s.detach())
+            for fd in others:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    os.register_at_fork(after_in_child=after_in_child)
 
 
 # Fds below this stay free for the ops and the children they fork: a
