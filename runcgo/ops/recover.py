@@ -31,25 +31,27 @@ def recover(store: Store, container_id: str, reason: str) -> str:
     The caller holds the container's lock."""
     record = read_init_record(store, container_id) or {}
     done: list[str] = []
-    pid, start = int(record.get("pid") or 0), int(record.get("init_start_time") or 0)
+    try:
+        pid, start = int(record.get("pid") or 0), int(record.get("init_start_time") or 0)
+        hooks = [(int(e[0]), int(e[1])) for e in record.get("hooks") or ()]
+    except (TypeError, ValueError, IndexError):  # a record edited by hand
+        pid, start, hooks = 0, 0, []
+    cg = _cgroup(container_id, record)
     init_fd = _signal_if_same(pid, start) if pid > 0 else None
     if init_fd is not None:
         try:
-            cg = _cgroup(container_id, record)
             if cg is not None:
                 thaw(cg)  # a paused init takes its SIGKILL only once thawed
             wait_pidfd(init_fd, 10.0)
         finally:
             os.close(init_fd)
         done.append(f"killed init {pid}")
-    hooks = 0
-    for entry in record.get("hooks") or ():
+    if hooks:
         from ..kernel.hooks import kill_session
 
-        hooks += kill_session(int(entry[0]), int(entry[1]))
-    if hooks:
-        done.append(f"killed {hooks} hook process{'es' if hooks > 1 else ''}")
-    cg = _cgroup(container_id, record)
+        n = sum(kill_session(sid, not_before) for sid, not_before in hooks)
+        if n:
+            done.append(f"killed {n} hook process{'es' if n > 1 else ''}")
     if cg is not None:
         n = _empty(cg)
         if n:
@@ -66,10 +68,11 @@ def _cgroup(container_id: str, record: dict[str, Any]) -> cgroups.CgroupManager 
     if isinstance(recorded, dict):
         if not record.get("cgroup_made"):
             recorded = cgroups.assume_created(recorded)
-        return cgroups.from_state(recorded)
-    if record:
-        return None
-    # No record at all: where `create` would have put it with no cgroupsPath.
+        try:
+            return cgroups.from_state(recorded)
+        except (KeyError, TypeError, ValueError):  # a record edited by hand
+            pass
+    # No (usable) record: where `create` would have put it with no cgroupsPath.
     try:
         cg = cgroups.new_manager(container_id, None)
     except cgroups.CgroupError:
