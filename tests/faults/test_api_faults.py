@@ -53,3 +53,51 @@ async def test_fork_server_killed_mid_create(env: Env, delay_ms: int) -> None:
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     for cid, _ in made:  # (each check also wants the whole root empty)
         assert force_delete_and_check(env, cid) == []
+
+
+_DRIVER = """
+import sys, anyio, runcgo
+root, ids, bundles = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
+async def one(rt, cid, b):
+    c = await rt.create(cid, b, stdio="null")
+    await c.start()
+async def main():
+    async with runcgo.Runtime(root=root, workers=2) as rt, anyio.create_task_group() as tg:
+        for cid, b in zip(ids, bundles):
+            tg.start_soon(one, rt, cid, b)
+        await anyio.sleep(60)
+anyio.run(main)
+"""
+
+
+@pytest.mark.parametrize("delay_ms", [100, 300, 600, 1000])
+def test_api_process_killed(env: Env, delay_ms: int) -> None:
+    """The process embedding the API dies mid-way: its fork servers exit, the
+    containers stay (as with runc), and delete --force cleans each up."""
+    import os
+    import subprocess
+    import sys
+
+    from hostcheck import TAG_VAR, tagged_processes
+
+    made = [env.bundle() for _ in range(8)]
+    tag = made[0][0]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _DRIVER, env.root, ",".join(c for c, _ in made),
+         ",".join(b for _, b in made)],
+        env=dict(os.environ, **{TAG_VAR: tag}), stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay_ms / 1000)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    COUNTS["sent"] += 1
+    COUNTS["landed"] += proc.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 10  # the fork servers (tagged like their parent) exit
+    while any("_forkserver" in p for p in tagged_processes(tag)):
+        assert time.monotonic() < deadline, tagged_processes(tag)
+        time.sleep(0.05)
+    for cid, _ in made:
+        r = env.cli("delete", "--force", cid)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    for cid, _ in made:
+        assert force_delete_and_check(env, cid) == []
