@@ -5,6 +5,7 @@ scripts/bootstrap.sh) rather than a nox-made one: the tests run real
 containers as root and call the installed `runcgo` console script.
 
     .venv/bin/nox -s tests            # unit + integration (root)
+    .venv/bin/nox -s faults load      # fault injection and load tiers (root)
     .venv/bin/nox -s lint typecheck
     .venv/bin/nox -s demo             # one real container
     .venv/bin/nox -s docker           # Docker/containerd/podman tier (installs and starts engines)
