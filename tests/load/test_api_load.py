@@ -40,6 +40,7 @@ def _pss_kib(pid: int | str) -> int:
     return 0
 
 
+@pytest.mark.timeout(max(120, N // 2))
 async def test_api_containers_in_flight(tmp_path: Path) -> None:
     tag = f"la{uuid.uuid4().hex[:8]}"
     root = str(tmp_path / "state")
@@ -115,6 +116,7 @@ async def test_api_containers_in_flight(tmp_path: Path) -> None:
 ONE_SERVER = int(os.environ.get("RUNCGO_LOAD_ONE_SERVER", "1100"))
 
 
+@pytest.mark.timeout(max(120, ONE_SERVER // 4))
 async def test_one_fork_server_tracks_more_than_fd_setsize(tmp_path: Path) -> None:
     """One fork server holding a pidfd per container, past 1024 of them, with the
     API process itself at the common soft limit of 1024 fds.  Regression: its

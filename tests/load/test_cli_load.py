@@ -13,6 +13,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 import bundles
 from conftest import REPORT
 from harness import TEST_CG_PREFIX, runcgo_cmd
@@ -35,6 +37,7 @@ class _Cli:
             return subprocess.CompletedProcess(p.args, p.returncode, out.read(), err.read())
 
 
+@pytest.mark.timeout(max(120, CYCLES))  # ~0.2-0.3 s a cycle on 2 busy cores
 def test_cli_cycles_under_load(tmp_path: Path) -> None:
     tag = f"ld{uuid.uuid4().hex[:8]}"
     root = str(tmp_path / "state")
