@@ -5,6 +5,7 @@ scripts/bootstrap.sh) rather than a nox-made one: the tests run real
 containers as root and call the installed `runcgo` console script.
 
     .venv/bin/nox -s tests            # unit + integration (root)
+    .venv/bin/nox -s faults load      # fault injection and load tiers (root)
     .venv/bin/nox -s lint typecheck
     .venv/bin/nox -s demo             # one real container
     .venv/bin/nox -s docker           # Docker/containerd/podman tier (installs and starts engines)
@@ -52,6 +53,16 @@ def fuzz(session: nox.Session) -> None:
     examples = os.environ.get("RUNCGO_FUZZ_EXAMPLES", "10000")
     session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/fuzz",
                 *session.posargs, env={"RUNCGO_FUZZ_EXAMPLES": examples}, external=True)
+
+
+@nox.session(python=False)
+def load(session: nox.Session) -> None:
+    """Load (root): 8 CLI workers cycling create/start/state/exec/kill/delete
+    ($RUNCGO_LOAD_CYCLES, default 160), 200 containers in flight through the async API
+    ($RUNCGO_LOAD_API), one fork server past 1024 containers ($RUNCGO_LOAD_ONE_SERVER);
+    no failures, no leaks, an empty state root after."""
+    session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "tests/load",
+                *session.posargs, external=True)
 
 
 @nox.session(python=False)

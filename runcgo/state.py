@@ -251,6 +251,8 @@ def _write_atomic(dirpath: str, name: str, data: bytes) -> None:
             os.close(fd)
         os.rename(tmp, os.path.join(dirpath, name))
     except OSError as exc:
+        with suppress(OSError):
+            os.unlink(tmp)  # a full disk must not leave half a file behind
         # Name the file: "no space left on device" alone doesn't say where.
         raise OSError(exc.errno, f"write {os.path.join(dirpath, name)}") from None
 

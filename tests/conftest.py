@@ -21,14 +21,18 @@ from harness import IS_ROOT, Runcgo, _our_cgroups, _our_mounts, cgroup_fs_type
 
 
 @pytest.fixture(scope="session", autouse=True)
-def host_guard() -> Iterator[None]:
+def host_guard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     expected = cgroup_fs_type()
     mounts_before = set(_our_mounts())
     cgroups_before = set(_our_cgroups())
+    ours = str(tmp_path_factory.getbasetemp())
     yield
     after = cgroup_fs_type()
     assert after == expected, f"/sys/fs/cgroup changed from {expected} to {after}: a test mounted over it"
-    leaked_mounts = set(_our_mounts()) - mounts_before
+    # Another session's temporary directory (a concurrent run on this machine) is
+    # not ours to judge.
+    leaked_mounts = {m for m in set(_our_mounts()) - mounts_before
+                     if not m.startswith("/tmp/pytest-of-") or m.startswith(ours)}
     assert not leaked_mounts, f"mounts left behind: {sorted(leaked_mounts)}"
     leaked_cg = set(_our_cgroups()) - cgroups_before
     assert not leaked_cg, f"cgroups left behind: {sorted(leaked_cg)}"

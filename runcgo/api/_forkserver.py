@@ -36,7 +36,7 @@ from .. import spec as S
 from .._record import asdict
 from ..errors import ConfigError
 from ..kernel import syscalls as sc
-from ..kernel.signals import exit_code
+from ..kernel.signals import exit_code, wait_pidfd
 from ..ops import drive
 from ..ops import pause as P
 from ..ops.create import CreateOptions, create_with_console, write_pid_file
@@ -65,6 +65,7 @@ class ForkServer:
         # Our own stdio, restored after each op that lent 0-2 to a container.
         self.saved = [os.dup(fd) for fd in _STDIO]
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        _close_in_children(sock, [*self.saved, self.devnull])
         self.tmp = tempfile.mkdtemp(prefix="runcgo-fs-")
         self.handlers: dict[str, Callable[[dict[str, Any], list[int]], tuple[dict[str, Any], list[int]]]] = {
             "create": self.op_create, "start": self.op_start, "exec": self.op_exec,
@@ -119,7 +120,7 @@ class ForkServer:
 
     def track(self, pid: int) -> None:
         try:
-            pidfd = os.pidfd_open(pid)
+            pidfd = _above_low_fds(os.pidfd_open(pid))
         except ProcessLookupError:
             self.send_exit(pid, None)
             return
@@ -258,8 +259,64 @@ class ForkServer:
         return {}, []
 
 
+def _close_in_children(sock: socket.socket, fds: list[int]) -> None:
+    """Close our socket (and our private fds) in every child we fork.
+
+    They are close-on-exec, but a created container's init does not exec
+    until ``start``: until then it held our end of the socket open, so if we
+    died the Runtime never saw EOF and every pending call hung.  Only our
+    direct children close them: the flag is cleared in the child, so what a
+    child forks later (a hook, the init forked by a setup child) leaves
+    alone fds that by then may be something else."""
+    todo: list[Any] = [sock, fds]
+
+    def after_in_child() -> None:
+        if todo:
+            s, others = todo
+            todo.clear()
+            with contextlib.suppress(OSError):
+                os.close(s.detach())
+            for fd in others:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    os.register_at_fork(after_in_child=after_in_child)
+
+
+# Fds below this stay free for the ops and the children they fork: a
+# container's init inherits our fds until it execs, and once it has taken the
+# container's RLIMIT_NOFILE (often 1024) it can't open a new one if every
+# number below the limit is taken by a pidfd of ours.
+_LOW_FDS = 1024
+
+
+def _raise_nofile() -> None:
+    """Soft RLIMIT_NOFILE up to the hard one: each tracked container costs us a
+    pidfd (the fds the children inherit are theirs to limit, see above)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _above_low_fds(fd: int) -> int:
+    """``fd`` renumbered at or above _LOW_FDS (unchanged if the limit is too low)."""
+    if fd >= _LOW_FDS:
+        return fd
+    import fcntl
+
+    try:
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _LOW_FDS)
+    except OSError:  # EINVAL/EMFILE: no room up there
+        return fd
+    os.close(fd)
+    return high
+
+
 def _readable(fd: int) -> bool:
-    return bool(select.select([fd], [], [], 0)[0])
+    return wait_pidfd(fd, 0)
 
 
 def _preload() -> None:
@@ -280,6 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.log:
         log.configure(a.log)
     sc.set_subreaper()
+    _raise_nofile()
     _preload()
     # Everything long-lived is loaded now: move it out of the collector's reach (a
     # collection in a forked child would touch, and so copy, every page), and collect

@@ -123,6 +123,19 @@ def close_fds_except(keep: set[int]) -> None:
     Close-on-exec rather than close: the runtime's own fds (sync socket, exec
     FIFO, a seccomp listener socket) are still needed until exec.
     """
+    top = len(keep)
+    if keep == set(range(top)):  # 0-2 and the preserved fds: one syscall, no new fd
+        try:
+            from .syscalls import close_range_cloexec
+
+            close_range_cloexec(top)
+        except OSError:
+            pass
+        else:
+            for fd in range(3, top):
+                with suppress(OSError):
+                    os.set_inheritable(fd, True)
+            return
     try:
         fds = [int(name) for name in os.listdir("/proc/self/fd")]
     except FileNotFoundError:  # no /proc in this rootfs: walk the whole fd table

@@ -31,6 +31,17 @@ def signal_text(signum: int) -> str:
 _NOT_FORWARDED = {_signal.SIGCHLD, _signal.SIGWINCH, _signal.SIGKILL, _signal.SIGSTOP}
 
 
+def wait_pidfd(pidfd: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` s for the process behind ``pidfd`` to exit; True if
+    it has.  poll, not select: select(2) can't watch an fd numbered 1024 or
+    more, which a caller tracking many containers soon hands out."""
+    import select
+
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
+
+
 def parse(name: str) -> int:
     """'KILL', 'SIGKILL', 'kill' or '9' -> 9; ValueError naming the input otherwise.
 

@@ -253,10 +253,11 @@ async def create_with_console(store: Store, container_id: str,
         os.mkfifo(fifo, 0o622)
         cg = cgroups.new_manager(container_id, linux.cgroups_path, systemd=opts.systemd_cgroup)
         record = _InitRecord(store, container_id, cg)
-        record.write()  # before any cgroup directory exists
+        pending = record.write()  # before any cgroup directory exists
         cg.create()
         record.cgroup_made = True
-        record.write()
+        if cgroups.assume_created(cg.to_state()) != cgroups.assume_created(pending):
+            record.write()  # it made parents too (else the pending record says it all)
         check_cgroup_before_use(cg)
         plan = build_plan(container_id, spec, bundle, opts, fifo, cg, prepared)
         parent_sock, child_sock = sync.pair()
@@ -336,10 +337,13 @@ class _InitRecord:
         self.pid = self.start_time = 0
         self.hooks: list[list[int]] = []  # [pid, start time]: each leads a session
 
-    def write(self) -> None:
+    def write(self) -> dict[str, Any]:
+        """Write the record; returns the cgroup state it holds."""
+        state = self.cg.to_state()
         write_init_record(self.store, self.container_id, {
-            "cgroup": self.cg.to_state(), "cgroup_made": self.cgroup_made,
+            "cgroup": state, "cgroup_made": self.cgroup_made,
             "pid": self.pid, "init_start_time": self.start_time, "hooks": self.hooks})
+        return state
 
     def hook_started(self, pid: int) -> None:
         info = proc_start_time(pid)
@@ -510,9 +514,9 @@ def _wait_gone(pid: int, timeout: float = 5.0) -> None:
     except ProcessLookupError:
         return
     try:
-        import select
+        from ..kernel.signals import wait_pidfd
 
-        select.select([fd], [], [], timeout)
+        wait_pidfd(fd, timeout)
         with suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
     finally:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import select
 
 from .._lite import suppress
 from ..errors import ContainerNotFound, InvalidState, StateDamaged
 from ..kernel import cgroups
-from ..kernel.signals import SIGKILL
+from ..kernel.signals import SIGKILL, wait_pidfd
 from ..state import ContainerState, Store, load_checked, state_damage
 from . import hooks as H
 from .kill import owns_pidns, signal_all, signal_init, thaw_if_frozen
@@ -62,7 +61,7 @@ def destroy(store: Store, st: ContainerState) -> None:
             for pid in cg.pids():  # stragglers (shared pid namespace, exec'd processes)
                 with suppress(ProcessLookupError):
                     os.kill(pid, SIGKILL)
-        thaw_if_frozen(st)
+        thaw_if_frozen(cg)
         cg.destroy()
     store.remove_dir(st.id)
 
@@ -80,8 +79,9 @@ def _kill_and_wait(st: ContainerState, timeout: float = 10.0) -> None:
                 signal_all(st, SIGKILL)
             else:
                 signal_init(st, SIGKILL)
-        thaw_if_frozen(st)
-        select.select([pidfd], [], [], timeout)
+        if st.cgroup:
+            thaw_if_frozen(cgroups.from_state(st.cgroup))
+        wait_pidfd(pidfd, timeout)
         with suppress(ChildProcessError):
             os.waitpid(st.pid, os.WNOHANG)
     finally:

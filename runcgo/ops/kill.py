@@ -58,14 +58,11 @@ def _signal_leftovers(st: ContainerState, sig: int) -> None:
                 os.kill(pid, sig)
 
 
-def thaw_if_frozen(st: ContainerState) -> None:
-    """After SIGKILL, thaw a paused container (as runc does): a frozen process
-    acts on the signal only once thawed, so it would neither die nor let its
-    cgroup go."""
-    if not st.cgroup:
-        return
+def thaw_if_frozen(cg: cgroups.CgroupManager) -> None:
+    """Thaw a frozen (paused) cgroup after a SIGKILL, as runc does: its processes
+    act on the signal only once they run again, and until they have exited the
+    cgroup can't be removed."""
     with suppress(Exception):
-        cg = cgroups.from_state(st.cgroup)
         if cg.freezer_state() == "frozen":
             cg.thaw()
 
@@ -96,5 +93,5 @@ async def kill(store: Store, container_id: str, sig: int = SIGTERM,
             signal_all(st, sig)
         else:
             signal_init(st, sig)
-        if sig == SIGKILL:
-            thaw_if_frozen(st)
+        if sig == SIGKILL and st.cgroup:
+            thaw_if_frozen(cgroups.from_state(st.cgroup))

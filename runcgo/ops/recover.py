@@ -17,8 +17,9 @@ import time
 
 from .._lite import suppress
 from ..kernel import cgroups
-from ..kernel.signals import SIGKILL
+from ..kernel.signals import SIGKILL, wait_pidfd
 from ..state import Store, proc_start_time, read_init_record
+from .kill import thaw_if_frozen
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,17 +31,27 @@ def recover(store: Store, container_id: str, reason: str) -> str:
     The caller holds the container's lock."""
     record = read_init_record(store, container_id) or {}
     done: list[str] = []
-    pid, start = int(record.get("pid") or 0), int(record.get("init_start_time") or 0)
-    if pid > 0 and _kill_if_same(pid, start):
+    try:
+        pid, start = int(record.get("pid") or 0), int(record.get("init_start_time") or 0)
+        hooks = [(int(e[0]), int(e[1])) for e in record.get("hooks") or ()]
+    except (TypeError, ValueError, IndexError):  # a record edited by hand
+        pid, start, hooks = 0, 0, []
+    cg = _cgroup(container_id, record)
+    init_fd = _signal_if_same(pid, start) if pid > 0 else None
+    if init_fd is not None:
+        try:
+            if cg is not None:
+                thaw_if_frozen(cg)  # a paused init takes its SIGKILL only once thawed
+            wait_pidfd(init_fd, 10.0)
+        finally:
+            os.close(init_fd)
         done.append(f"killed init {pid}")
-    hooks = 0
-    for entry in record.get("hooks") or ():
+    if hooks:
         from ..kernel.hooks import kill_session
 
-        hooks += kill_session(int(entry[0]), int(entry[1]))
-    if hooks:
-        done.append(f"killed {hooks} hook process{'es' if hooks > 1 else ''}")
-    cg = _cgroup(container_id, record)
+        n = sum(kill_session(sid, not_before) for sid, not_before in hooks)
+        if n:
+            done.append(f"killed {n} hook process{'es' if n > 1 else ''}")
     if cg is not None:
         n = _empty(cg)
         if n:
@@ -57,10 +68,11 @@ def _cgroup(container_id: str, record: dict[str, Any]) -> cgroups.CgroupManager 
     if isinstance(recorded, dict):
         if not record.get("cgroup_made"):
             recorded = cgroups.assume_created(recorded)
-        return cgroups.from_state(recorded)
-    if record:
-        return None
-    # No record at all: where `create` would have put it with no cgroupsPath.
+        try:
+            return cgroups.from_state(recorded)
+        except (KeyError, TypeError, ValueError):  # a record edited by hand
+            pass
+    # No (usable) record: where `create` would have put it with no cgroupsPath.
     try:
         cg = cgroups.new_manager(container_id, None)
     except cgroups.CgroupError:
@@ -70,27 +82,22 @@ def _cgroup(container_id: str, record: dict[str, Any]) -> cgroups.CgroupManager 
     return cgroups.from_state(cgroups.assume_created(cg.to_state()))
 
 
-def _kill_if_same(pid: int, start_time: int, timeout: float = 10.0) -> bool:
+def _signal_if_same(pid: int, start_time: int) -> int | None:
     """SIGKILL ``pid`` through a pidfd if it is still the process started at
-    ``start_time``; wait for it to exit.  False if it was already gone."""
+    ``start_time``; the open pidfd to wait on, or None if it was gone."""
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
-        return False
-    try:
-        info = proc_start_time(pid)
-        if info is None or info[0] != start_time or info[1] in ("Z", "X"):
-            return False
-        from ..kernel.signals import pidfd_send_signal
-
-        with suppress(ProcessLookupError):
-            pidfd_send_signal(pidfd, SIGKILL)
-        import select
-
-        select.select([pidfd], [], [], timeout)
-        return True
-    finally:
+        return None
+    info = proc_start_time(pid)
+    if info is None or info[0] != start_time or info[1] in ("Z", "X"):
         os.close(pidfd)
+        return None
+    from ..kernel.signals import pidfd_send_signal
+
+    with suppress(ProcessLookupError):
+        pidfd_send_signal(pidfd, SIGKILL)
+    return pidfd
 
 
 def _empty(cg: cgroups.CgroupManager, timeout: float = 10.0) -> int:
@@ -110,6 +117,7 @@ def _empty(cg: cgroups.CgroupManager, timeout: float = 10.0) -> int:
         for p in live:  # without a freezer kill_all may have missed none, but be sure
             with suppress(ProcessLookupError):
                 os.kill(p, SIGKILL)
+        thaw_if_frozen(cg)
         time.sleep(0.01)
 
 

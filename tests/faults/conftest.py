@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 
 import bundles
-from faultkit import COUNTS, Env
+from faultkit import COUNTS, LEFT, Env
 from harness import IS_ROOT
 
 
@@ -42,3 +42,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"faults injected: {COUNTS['sent']} SIGKILLs ({COUNTS['landed']} landed on a "
             f"running runtime) + {COUNTS.get('other', 0)} other faults; cleanups checked: "
             f"{COUNTS['checked']}; left behind: {COUNTS['left_behind']}")
+        for item in LEFT[:10]:
+            terminalreporter.write_line(f"  left behind: {item}")

@@ -30,6 +30,7 @@ from hostcheck import TAG_VAR, leftovers, live_netns
 # Injected faults (SIGKILLs sent, and how many landed on a live runtime) and
 # what was found left behind after cleanup, for the session summary.
 COUNTS = {"sent": 0, "landed": 0, "checked": 0, "left_behind": 0}
+LEFT: list[str] = []
 
 
 class Env:
@@ -56,6 +57,23 @@ class Env:
             set_path(cfg, key, value)
         (path / "config.json").write_text(json.dumps(cfg))
         return cid, str(path)
+
+    def userns(self, bundle: str) -> None:
+        """Give the bundle a user namespace (root mapped to host uid 100000): create
+        then takes the other path, a setup child that waits for its id maps and
+        forks the init."""
+        path = Path(bundle) / "config.json"
+        cfg = json.loads(path.read_text())
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        for key in ("uidMappings", "gidMappings"):
+            cfg["linux"][key] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] != "cgroup"]
+        path.write_text(json.dumps(cfg))
+        for start in (Path(bundle), Path(self.rootfs)):  # the mapped root must reach them
+            for parent in [start, *start.parents]:
+                if str(parent) in ("/", "/tmp"):
+                    break
+                os.chmod(parent, os.stat(parent).st_mode | 0o011)
 
     def hook(self, cid: str, name: str, body: str) -> dict[str, Any]:
         """A shell hook (tagged by its environment) whose script is ``body``."""
@@ -135,6 +153,9 @@ def force_delete_and_check(env: Env, cid: str, settle: float = 3.0) -> list[str]
     cgroups, mounts, net namespaces, state entries.  Returns the leftovers
     (empty), after waiting ``settle`` s for dying processes to go."""
     netns = netns_of_tagged(cid)
+    # Whatever the fault left, `state` answers: the state, or one line (no traceback).
+    r = env.cli("state", cid)
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) <= 1, r.stderr
     r = env.cli("delete", "--force", cid)
     assert r.returncode == 0, f"delete --force {cid}: {r.stderr}"
     assert "Traceback" not in r.stderr, r.stderr
@@ -146,6 +167,7 @@ def force_delete_and_check(env: Env, cid: str, settle: float = 3.0) -> list[str]
         left = _left(env, cid, netns)
     COUNTS["checked"] += 1
     COUNTS["left_behind"] += len(left)
+    LEFT.extend(f"{cid}: {item}" for item in left)
     return left
 
 

@@ -3,6 +3,7 @@ that fails before `ready`, two creates of one ID at once."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -51,14 +52,19 @@ def _fill(path: Path, leave_pages: int) -> None:
 
 
 @pytest.fixture
-def tiny_root(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs to hold --root (unmounted after)."""
+def tiny_root(tmp_path: Path, env: Env) -> Iterator[Path]:
+    """A 256 KiB tmpfs to hold --root (unmounted after, once whatever a failed
+    test left on it is deleted)."""
     mnt = tmp_path / "tinyfs"
     mnt.mkdir()
     _mount_tmpfs(mnt, 256 * 1024)
     try:
         yield mnt
     finally:
+        with contextlib.suppress(OSError):
+            (mnt / "filler").unlink()
+        for cid in env.ids:
+            env.cli("delete", "--force", cid)
         _umount(mnt)
 
 
@@ -85,6 +91,23 @@ def test_full_disk_under_root(env: Env, tiny_root: Path, free_pages: int) -> Non
     (tiny_root / "filler").unlink()
 
 
+def test_update_on_full_disk_keeps_state_whole(env: Env, tiny_root: Path) -> None:
+    """`update` must rewrite state.json: on a full disk it fails in one line, the
+    old state.json stays whole and no half-written temporary file is left."""
+    env.root = str(tiny_root / "state")
+    cid, bundle = env.bundle()
+    assert env.cli("run", "-d", "--bundle", bundle, cid).returncode == 0
+    _fill(tiny_root, 0)
+    r = env.cli("update", "--pids-limit", "50", cid)
+    COUNTS["other"] = COUNTS.get("other", 0) + 1
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "no space left on device" in r.stderr, r.stderr
+    assert sorted(os.listdir(Path(env.root) / cid)) == ["init.json", "state.json"]
+    assert '"running"' in env.cli("state", cid).stdout
+    (tiny_root / "filler").unlink()
+    assert force_delete_and_check(env, cid) == []
+
+
 BAD_INITS = {
     "missing-executable": ({"process.args": ["/no/such/program"]}, "/no/such/program"),
     "bad-mount": ({"mounts": [{"destination": "/mnt", "type": "nosuchfs", "source": "x"}]},
@@ -97,11 +120,15 @@ BAD_INITS = {
 }
 
 
-@pytest.mark.parametrize("rep", range(5))
+@pytest.mark.parametrize("rep", range(4))
+@pytest.mark.parametrize("userns", [False, True], ids=["direct", "userns"])
 @pytest.mark.parametrize("kind", sorted(BAD_INITS))
-def test_init_dying_before_ready_reports_its_own_error(env: Env, kind: str, rep: int) -> None:
+def test_init_dying_before_ready_reports_its_own_error(env: Env, kind: str, userns: bool,
+                                                       rep: int) -> None:
     edits, needle = BAD_INITS[kind]
     cid, bundle = env.bundle(**{k: v for k, v in edits.items() if k != "mounts"})
+    if userns:
+        env.userns(bundle)
     if "mounts" in edits:
         import json
 

@@ -44,6 +44,32 @@ def test_kill_create_after_delay(env: Env, delay_ms: int) -> None:
     assert force_delete_and_check(env, cid) == []
 
 
+@pytest.mark.parametrize("delay_ms", list(range(0, 100, 5)))
+def test_kill_create_with_userns_after_delay(env: Env, delay_ms: int) -> None:
+    """The user-namespace path: setup child, id maps written by us, then the init."""
+    cid, bundle = env.bundle()
+    env.userns(bundle)
+    kill_after(env.spawn(cid, "create", "--bundle", bundle, cid), delay_ms / 1000)
+    assert force_delete_and_check(env, cid) == []
+
+
+@pytest.mark.parametrize("detach", [False, True], ids=["foreground", "detached"])
+@pytest.mark.parametrize("delay_ms", list(range(0, 100, 6)))
+def test_kill_run_after_delay(env: Env, detach: bool, delay_ms: int) -> None:
+    cid, bundle = env.bundle()
+    args = ["run", *(["-d"] if detach else []), "--bundle", bundle, cid]
+    kill_after(env.spawn(cid, *args), delay_ms / 1000)
+    assert force_delete_and_check(env, cid) == []
+
+
+@pytest.mark.parametrize("delay_ms", list(range(0, 50, 5)))
+def test_kill_start_after_delay(env: Env, delay_ms: int) -> None:
+    cid, bundle = env.bundle()
+    assert env.cli("create", "--bundle", bundle, cid).returncode == 0
+    kill_after(env.spawn(cid, "start", cid), delay_ms / 1000)
+    assert force_delete_and_check(env, cid) == []
+
+
 @pytest.mark.parametrize("stage", ["dir-made", "cgroup-recorded", "init-recorded",
                                    "init-recorded+2ms", "init-recorded+5ms", "state-written"])
 @pytest.mark.parametrize("rep", range(2))
@@ -138,4 +164,27 @@ def test_kill_delete_of_stopped(env: Env, delay_ms: int) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.01)
     kill_after(env.spawn(cid, "delete", cid), delay_ms / 1000)
+    assert force_delete_and_check(env, cid) == []
+
+
+# -- pause / resume --------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", ["pause", "resume"])
+@pytest.mark.parametrize("delay_ms", list(range(0, 50, 5)))
+def test_kill_pause_resume_after_delay(env: Env, op: str, delay_ms: int) -> None:
+    """A freezer left FREEZING or FROZEN by a killed pause/resume: delete --force
+    must still get through (it thaws after the SIGKILL)."""
+    cid = _running(env, ["sh", "-c", "sleep 300 & sleep 300"])
+    if op == "resume":
+        assert env.cli("pause", cid).returncode == 0
+    kill_after(env.spawn(cid, op, cid), delay_ms / 1000)
+    assert force_delete_and_check(env, cid) == []
+
+
+@pytest.mark.parametrize("delay_ms", list(range(0, 60, 6)))
+def test_kill_delete_force_of_paused(env: Env, delay_ms: int) -> None:
+    cid = _running(env)
+    assert env.cli("pause", cid).returncode == 0
+    kill_after(env.spawn(cid, "delete", "--force", cid), delay_ms / 1000)
     assert force_delete_and_check(env, cid) == []

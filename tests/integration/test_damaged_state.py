@@ -96,17 +96,21 @@ def test_force_delete_cleans_up_damaged_state(runcgo: Runcgo, kind: str, running
     assert runcgo("list", "-q").stdout == ""
 
 
-def test_no_record_uses_the_default_cgroup_path(runcgo: Runcgo) -> None:
-    """Only the exec FIFO left (both files gone): the cgroup is found where create
-    puts it when the config names no cgroupsPath."""
+@pytest.mark.parametrize("record", ["removed", "garbage"])
+def test_no_record_uses_the_default_cgroup_path(runcgo: Runcgo, record: str) -> None:
+    """Only the exec FIFO left (both files gone, or the record unusable): the cgroup
+    is found where create puts it when the config names no cgroupsPath."""
     cid, bundle = runcgo.bundle(["sleep", "300"])
     runcgo.edit(bundle, "linux.cgroupsPath", ...)
     runcgo.edit(bundle, "process.env", ["PATH=/bin", f"{TAG_VAR}={cid}"])
     runcgo("create", "--bundle", str(bundle), cid, check=True)
     pid = runcgo.state(cid)["pid"]
     assert tagged_cgroups(cid), "the default cgroup path is named after the ID"
-    for name in ("state.json", "init.json"):
-        (runcgo.root / cid / name).unlink()
+    (runcgo.root / cid / "state.json").unlink()
+    if record == "removed":
+        (runcgo.root / cid / "init.json").unlink()
+    else:
+        (runcgo.root / cid / "init.json").write_text('{"pid": "x", "hooks": 3, "cgroup": []}')
     r = runcgo("delete", "--force", cid)
     assert r.returncode == 0, r.stderr
     assert "killed 1 process in its cgroup" in r.stderr and "removed cgroup" in r.stderr
