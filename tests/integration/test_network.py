@@ -11,6 +11,7 @@ removes the bridge and lease dir afterwards if they were not there before.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -57,6 +58,7 @@ def test_two_containers_on_the_default_network_ping_each_other(runcgo: Runcgo,
     bridge_before = "runcgo0" in netguard.links()
     leases_before = netguard.leases(lease_dir)
     lease_dir_before = lease_dir.exists()
+    lease_parent_before = lease_dir.parent.exists()
     links_before = set(netguard.links())
     rules_before = netguard.iptables()
     flags = ["--network", "runcgo0", "--cni-conf-dir", str(conf_dir)]
@@ -86,6 +88,9 @@ def test_two_containers_on_the_default_network_ping_each_other(runcgo: Runcgo,
                 netguard.delete_link("runcgo0")
             if not lease_dir_before:
                 shutil.rmtree(lease_dir, ignore_errors=True)
+            if not lease_parent_before:
+                with contextlib.suppress(OSError):
+                    lease_dir.parent.rmdir()  # only if empty: it may be someone else's now
             netguard.drop_unused_shared_chains(rules_before)
 
 
