@@ -196,3 +196,29 @@ def test_mistakes_are_one_line_before_anything_is_made(runcgo: Runcgo, net: netg
     assert len(r.stderr.strip().splitlines()) == 1 and words in r.stderr, r.stderr
     assert not (runcgo.root / cid).exists()
     assert not net.leftovers(), net.leftovers()
+
+
+def test_failure_after_add_runs_del(runcgo: Runcgo, net: netguard.TestNetwork) -> None:
+    """ADD succeeded, then a prestart hook fails: create undoes the attachment too."""
+    cid, bundle = runcgo.bundle(["true"], **{"hooks.prestart": [{"path": "/bin/false"}]})
+    net.ids.append(cid)
+    r = runcgo("create", *net.flags(), "--publish", f"{netguard.free_port()}:80", "-b",
+               str(bundle), cid)
+    assert r.returncode != 0 and "prestart" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (runcgo.root / cid).exists()
+    assert not net.leftovers(), net.leftovers()
+
+
+def test_user_namespace_container(runcgo: Runcgo, net: netguard.TestNetwork) -> None:
+    """The namespace belongs to the container's user namespace; the plugins (host
+    root) configure it all the same."""
+    from harness import into_userns
+
+    cid, bundle = runcgo.bundle(["sh", "-c", "ip -o -4 addr show eth0"])
+    into_userns(bundle)
+    net.ids.append(cid)
+    r = runcgo("run", *net.flags(), "-b", str(bundle), cid)
+    assert r.returncode == 0, r.stderr
+    assert f"inet {net.subnet.rsplit('.', 1)[0]}." in r.stdout
+    assert not net.leftovers(), net.leftovers()
