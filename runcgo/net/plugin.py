@@ -15,6 +15,7 @@ from ..errors import RuncgoError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 # Plugins run iptables, ip6tables and friends: make sure a system PATH is there
@@ -69,7 +70,8 @@ def invoke(network: str, binary: str, command: str, config: dict[str, Any],
         full_env["PATH"] += ":" + _SYSTEM_PATH
     try:
         done = subprocess.run([binary], input=json.dumps(config).encode(), env=full_env,
-                              capture_output=True, timeout=_TIMEOUT, close_fds=True)
+                              capture_output=True, timeout=_TIMEOUT, close_fds=True,
+                              preexec_fn=_die_with_parent(os.getpid()))
     except subprocess.TimeoutExpired:
         raise PluginError(network, plugin, command, f"no answer in {_TIMEOUT:.0f} s") from None
     except OSError as exc:
@@ -88,6 +90,22 @@ def invoke(network: str, binary: str, command: str, config: dict[str, Any],
     if not isinstance(parsed, dict):
         raise PluginError(network, plugin, command, "printed JSON that is not an object")
     return parsed
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """A plugin dies with the runtime (PDEATHSIG): a runtime killed during ADD
+    must not leave an ADD finishing behind the DEL that ``delete --force`` runs.
+    (The callers are single-threaded -- the CLI, a fork server -- so running
+    this between fork and exec is safe.)"""
+    def child() -> None:
+        from ..kernel.signals import SIGKILL
+        from ..kernel.syscalls import PR_SET_PDEATHSIG, prctl
+
+        prctl(PR_SET_PDEATHSIG, SIGKILL)
+        if os.getppid() != parent:  # the runtime died before the prctl
+            os._exit(1)
+
+    return child
 
 
 def _error(network: str, plugin: str, command: str, status: int, out: bytes,

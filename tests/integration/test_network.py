@@ -222,3 +222,48 @@ def test_user_namespace_container(runcgo: Runcgo, net: netguard.TestNetwork) -> 
     assert r.returncode == 0, r.stderr
     assert f"inet {net.subnet.rsplit('.', 1)[0]}." in r.stdout
     assert not net.leftovers(), net.leftovers()
+
+
+def test_runtime_killed_during_add(runcgo: Runcgo, net: netguard.TestNetwork,
+                                   tmp_path: Path) -> None:
+    """SIGKILL the runtime while a plugin runs ADD: the plugin dies with it, and
+    `delete --force` runs DEL from the record written before ADD began."""
+    import signal
+    import subprocess
+
+    from harness import runcgo_cmd
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    marker = tmp_path / "slow.pid"
+    slow = plugins / "slow"
+    slow.write_text(f'#!/bin/sh\n[ "$CNI_COMMAND" = ADD ] || exit 0\necho $$ > {marker}\n'
+                    "exec sleep 60\n")
+    slow.chmod(0o755)
+    conf = net.conflist()
+    conf["plugins"].insert(1, {"type": "slow"})  # after the bridge's ADD
+    net.write(f"{net.name}-slow", conf)
+    cid, bundle = runcgo.bundle(["true"])
+    net.ids.append(cid)
+    proc = subprocess.Popen([*runcgo_cmd(), "--root", str(runcgo.root), "create",
+                             *net.flags(f"{net.name}-slow"), "--cni-path",
+                             f"{plugins}:/usr/lib/cni", "-b", str(bundle), cid],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not marker.exists() or not marker.read_text().strip():
+        assert time.monotonic() < deadline and proc.poll() is None, "ADD never reached the plugin"
+        time.sleep(0.05)
+    slow_pid = int(marker.read_text())
+    assert len(netguard.leases(net.data_dir)) == 1  # the bridge's ADD is done
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for _ in range(100):  # PDEATHSIG: the plugin goes with the runtime
+        if not os.path.exists(f"/proc/{slow_pid}"):
+            break
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{slow_pid}")
+    r = runcgo("delete", "--force", cid, check=True)
+    assert "ran CNI DEL" in r.stderr, r.stderr
+    assert not (runcgo.root / cid).exists()
+    assert not net.leftovers([f"{net.name}-slow"]), net.leftovers([f"{net.name}-slow"])
