@@ -267,3 +267,23 @@ def test_runtime_killed_during_add(runcgo: Runcgo, net: netguard.TestNetwork,
     assert "ran CNI DEL" in r.stderr, r.stderr
     assert not (runcgo.root / cid).exists()
     assert not net.leftovers([f"{net.name}-slow"]), net.leftovers([f"{net.name}-slow"])
+
+
+def test_state_matches_the_namespace(runcgo: Runcgo, net: netguard.TestNetwork) -> None:
+    """What `state` reports (from the stored ADD result) is what the kernel has:
+    read the pinned namespace with pyroute2."""
+    pyroute2 = pytest.importorskip("pyroute2")
+    cid, bundle = runcgo.bundle(["sleep", "60"])
+    net.ids.append(cid)
+    runcgo("create", *net.flags(), "-b", str(bundle), cid, check=True)
+    st = runcgo.state(cid)["network"]
+    pinned = runcgo.root / cid / "netns"
+    with pyroute2.NetNS(str(pinned)) as ns:
+        idx = ns.link_lookup(ifname="eth0")[0]
+        link = ns.get_links(idx)[0]
+        addrs = [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"
+                 for a in ns.get_addr(index=idx, family=socket.AF_INET)]
+    assert addrs == st["addresses"]
+    assert link.get_attr("IFLA_ADDRESS") == st["mac"]
+    runcgo("delete", "--force", cid, check=True)
+    assert not pinned.exists() and not net.leftovers(), net.leftovers()
