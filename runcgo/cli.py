@@ -85,6 +85,11 @@ def _create_args(p: Parser, run: bool = False) -> None:
     p.add_argument("--no-new-keyring", action="store_true")
     p.add_argument("--preserve-fds", type=int, default=0)
     p.add_argument("--pidfd-socket")
+    p.add_argument("--network")
+    p.add_argument("-p", "--publish", action="append", default=[])
+    p.add_argument("--ip")
+    p.add_argument("--cni-conf-dir")
+    p.add_argument("--cni-path")
     if run:
         p.add_argument("-d", "--detach", action="store_true")
         p.add_argument("--keep", action="store_true")
@@ -106,7 +111,22 @@ def _create_opts(a: SimpleNamespace, g: Globals) -> Any:
         a.bundle = a.bundle_arg
     return CreateOptions(bundle=a.bundle, pid_file=a.pid_file, console_socket=a.console_socket,
                          no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring,
-                         preserve_fds=a.preserve_fds, systemd_cgroup=g.systemd_cgroup)
+                         preserve_fds=a.preserve_fds, systemd_cgroup=g.systemd_cgroup,
+                         network=_network_request(a))
+
+
+def _network_request(a: SimpleNamespace) -> Any:
+    """--network and its companions; they mean nothing without --network."""
+    if a.network is None:
+        for flag, value in (("--publish", a.publish), ("--ip", a.ip),
+                            ("--cni-conf-dir", a.cni_conf_dir), ("--cni-path", a.cni_path)):
+            if value:
+                raise InvalidArgument(f"{flag} needs --network NAME")
+        return None
+    from .net.request import NetworkRequest, parse_publish
+
+    return NetworkRequest(name=a.network, publish=[parse_publish(x) for x in a.publish],
+                          ip=a.ip, conf_dir=a.cni_conf_dir or "", cni_path=a.cni_path or "")
 
 
 def cmd_create(argv: list[str], g: Globals) -> int:

@@ -67,6 +67,8 @@ class ContainerState:
     namespace_paths: dict[str, str] = field(default_factory=dict)
     owner: str = ""
     systemd_cgroup: bool = False
+    # A CNI attachment's summary (net/summary.py): name, interface, addresses, ports.
+    network: dict[str, Any] = field(default_factory=dict)
 
     def oci(self) -> dict[str, Any]:
         """The OCI state document (plus ``created``/``owner`` as runc prints)."""
@@ -79,6 +81,8 @@ class ContainerState:
             d["pid"] = 0
         if self.annotations:
             d["annotations"] = self.annotations
+        if self.network:  # an extra field, as created/owner: the OCI fields stay as they are
+            d["network"] = self.network
         return d
 
     def hook_state(self, status: str | None = None) -> dict[str, Any]:
@@ -180,7 +184,7 @@ class Store:
 _STATE_TYPES: dict[str, type | tuple[type, ...]] = {
     "id": str, "pid": int, "bundle": str, "rootfs": str, "created": str, "init_start_time": int,
     "annotations": dict, "oci_version": str, "status": str, "config": dict, "cgroup": dict,
-    "namespace_paths": dict, "owner": str, "systemd_cgroup": bool}
+    "namespace_paths": dict, "owner": str, "systemd_cgroup": bool, "network": dict}
 
 
 def _from_saved(container_id: str, path: str, raw: Any) -> ContainerState:
@@ -266,8 +270,18 @@ def write_init_record(store: Store, container_id: str, record: dict[str, Any]) -
 
 def read_init_record(store: Store, container_id: str) -> dict[str, Any] | None:
     """The init record, or None if it is missing or unreadable."""
+    return read_record(store, container_id, INIT_RECORD)
+
+
+def write_record(store: Store, container_id: str, name: str, record: dict[str, Any]) -> None:
+    """(Re)write one JSON record of the container's directory, atomically."""
+    _write_atomic(store.dir(container_id), name, json.dumps(record).encode())
+
+
+def read_record(store: Store, container_id: str, name: str) -> dict[str, Any] | None:
+    """A JSON record of the container's directory, or None if missing or unreadable."""
     try:
-        with open(os.path.join(store.dir(container_id), INIT_RECORD), "rb") as f:
+        with open(os.path.join(store.dir(container_id), name), "rb") as f:
             raw = json.loads(f.read())
     except (OSError, ValueError):
         return None

@@ -39,6 +39,7 @@ APT_PACKAGES=(
 if [ "${1:-}" = "--tests" ]; then
     APT_PACKAGES+=(
         tmux                # terminal tests drive a real pty through tmux
+        containernetworking-plugins iptables iproute2   # CNI networks (--network) and their checks
         runc crun           # the runtimes the benchmarks compare against
         qemu-system-x86 linux-image-amd64 systemd dbus   # the cgroup v2 VM tier
     )

@@ -71,6 +71,7 @@ class ForkServer:
             "create": self.op_create, "start": self.op_start, "exec": self.op_exec,
             "kill": self.op_kill, "delete": self.op_delete, "pause": self.op_pause,
             "resume": self.op_resume, "update": self.op_update, "ping": self.op_ping,
+            "network_check": self.op_network_check,
         }
 
     # --- the loop -------------------------------------------------------------
@@ -195,7 +196,8 @@ class ForkServer:
         cid = req["cid"]
         console = bool(req.get("console"))
         opts = CreateOptions(bundle=req["bundle"], pid_file=req.get("pid_file"),
-                             systemd_cgroup=self.systemd_cgroup, relay_terminal=console)
+                             systemd_cgroup=self.systemd_cgroup, relay_terminal=console,
+                             network=_network_request(req.get("network")))
         with self.stdio(req.get("stdio", "inherit"), fds):
             st, master = drive(create_with_console(self.store, cid, opts))
         self.track(st.pid)
@@ -243,6 +245,13 @@ class ForkServer:
 
     def op_delete(self, req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         drive(delete(self.store, req["cid"], force=bool(req.get("force"))))
+        return {}, []
+
+    def op_network_check(self, req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
+        from ..ops.network import check
+
+        with self.store.lock(req["cid"]):
+            check(self.store, req["cid"])
         return {}, []
 
     def op_pause(self, req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
@@ -313,6 +322,16 @@ def _above_low_fds(fd: int) -> int:
         return fd
     os.close(fd)
     return high
+
+
+def _network_request(net: dict[str, Any] | None) -> Any:
+    if net is None:
+        return None
+    from ..net.request import NetworkRequest, parse_publish
+
+    return NetworkRequest(name=net["name"], publish=[parse_publish(p) for p in net["publish"]],
+                          ip=net.get("ip"), conf_dir=net.get("conf_dir") or "",
+                          cni_path=net.get("cni_path") or "")
 
 
 def _readable(fd: int) -> bool:

@@ -228,8 +228,14 @@ class Runtime:
     """
 
     def __init__(self, root: str = DEFAULT_ROOT, systemd_cgroup: bool = False,
-                 log: str | None = None, *, workers: int | None = None) -> None:
+                 log: str | None = None, *, workers: int | None = None,
+                 cni_conf_dir: str | None = None, cni_path: str | None = None) -> None:
         self.root = os.path.abspath(root)
+        # Where CNI networks and plugins are (default: $NETCONFPATH or
+        # /etc/cni/net.d, $CNI_PATH or /usr/lib/cni:/opt/cni/bin), as the CLI's
+        # --cni-conf-dir / --cni-path.
+        self.cni_conf_dir = cni_conf_dir
+        self.cni_path = cni_path
         self.systemd_cgroup = systemd_cgroup
         self.log = log
         # The fork servers mostly wait for their pre-exec children, so more of
@@ -321,21 +327,34 @@ class Runtime:
 
     async def create(self, container_id: str, bundle: str | os.PathLike[str], *,
                      console: bool = False, pid_file: str | None = None,
-                     stdio: Stdio = "inherit") -> Container:
+                     stdio: Stdio = "inherit", network: str | None = None,
+                     publish: Sequence[str] = (), ip: str | None = None) -> Container:
         """Create a container (its init waits for :meth:`Container.start`).
 
         ``stdio="pipe"`` gives the container fresh pipes (``.stdin``, ``.stdout``,
         ``.stderr``); ``console=True`` (with ``process.terminal`` in the config)
         gives the pty master as ``.stdout``/``.stdin``.
+
+        ``network="runcgo0"`` attaches it to that CNI network before its process
+        starts (``publish=["8080:80/tcp"]``, ``ip="10.88.0.9"`` as the CLI's
+        ``--publish`` / ``--ip``); its addresses are then on ``.ips``.
         """
+        net = None
+        if network is not None:
+            net = {"name": network, "publish": list(publish), "ip": ip,
+                   "conf_dir": self.cni_conf_dir, "cni_path": self.cni_path}
+        elif publish or ip:
+            raise ValueError("publish= and ip= need network=")
         client = self._client()
         result, fds, ours = await _with_pipes(
             "null" if console else stdio,
             lambda theirs, mode: client.call(
                 "create", theirs, cid=container_id, bundle=os.path.abspath(bundle),
-                console=console, pid_file=pid_file and os.path.abspath(pid_file), stdio=mode))
+                console=console, pid_file=pid_file and os.path.abspath(pid_file), stdio=mode,
+                network=net))
         st = ContainerState(**{**result["state"]})
-        c = Container(self, st.id, st.pid, result.get("_slot"), ours, fds[0] if fds else None)
+        c = Container(self, st.id, st.pid, result.get("_slot"), ours, fds[0] if fds else None,
+                      st.network)
         try:
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
@@ -347,11 +366,13 @@ class Runtime:
     @contextlib.asynccontextmanager
     async def run(self, container_id: str, bundle: str | os.PathLike[str], *,
                   console: bool = False, pid_file: str | None = None,
-                  stdio: Stdio = "inherit") -> AsyncIterator[Container]:
+                  stdio: Stdio = "inherit", network: str | None = None,
+                  publish: Sequence[str] = (), ip: str | None = None) -> AsyncIterator[Container]:
         """Create and start; on leaving the block (normally, by an error or by
-        cancellation) the container is killed and deleted."""
+        cancellation) the container is killed and deleted (and, with a
+        ``network``, detached from it)."""
         c = await self.create(container_id, bundle, console=console, pid_file=pid_file,
-                              stdio=stdio)
+                              stdio=stdio, network=network, publish=publish, ip=ip)
         try:
             await c.start()
             yield c
@@ -366,7 +387,7 @@ class Runtime:
         """
         st = self._store.load(container_id)
         await anyio.lowlevel.checkpoint()
-        return Container(self, st.id, st.pid, None, [], None)
+        return Container(self, st.id, st.pid, None, [], None, st.network)
 
     async def list(self) -> list[ContainerState]:
         """Every container under the root, with its live status (like ``runcgo list``)."""
@@ -382,12 +403,20 @@ class Container(_Stdio):
     """A container handle.  Methods map one-to-one to the CLI commands."""
 
     def __init__(self, runtime: Runtime, container_id: str, pid: int, slot: _ExitSlot | None,
-                 ours: list[int], master: int | None) -> None:
+                 ours: list[int], master: int | None,
+                 network: dict[str, Any] | None = None) -> None:
         self.runtime = runtime
         self.id = container_id
         self.pid = pid
         self._slot = slot
         self._set_streams(ours, master)
+        # The CNI attachment as ``state`` shows it: name, interface, addresses, ports.
+        self.network: dict[str, Any] = network or {}
+
+    @property
+    def ips(self) -> list[str]:
+        """The container's addresses on its CNI network, without prefix length."""
+        return [a.split("/", 1)[0] for a in self.network.get("addresses") or ()]
 
     def __repr__(self) -> str:
         return f"<Container {self.id} pid={self.pid}>"
@@ -411,6 +440,11 @@ class Container(_Stdio):
 
     async def delete(self, force: bool = False) -> None:
         await self._call("delete", force=force)
+
+    async def check_network(self) -> None:
+        """CNI CHECK of the container's network; raises the plugin's error if
+        something the plugins set up is missing or wrong."""
+        await self._call("network_check")
 
     async def pause(self) -> None:
         await self._call("pause")

@@ -52,6 +52,8 @@ class CreateOptions:
     relay_terminal: bool = False
     # `run -t` (runc-go's form): a terminal even when config.json says false.
     force_terminal: bool = False
+    # --network: a CNI network to attach (runcgo.net.request.NetworkRequest).
+    network: Any = None
 
 
 def rfc3339_now() -> str:
@@ -235,6 +237,11 @@ async def create_with_console(store: Store, container_id: str,
     bundle = os.path.abspath(opts.bundle)
     spec = preflight(bundle, opts)
     assert spec.process is not None
+    net: Any = None
+    if opts.network is not None:
+        from . import network
+
+        net = network.prepare(opts.network, spec)  # before anything is made
     linux = spec.linux or S.Linux()
     cdir = store.make_dir(container_id)  # ContainerExists if the ID is taken
     # Held until state.json is written (or the directory is gone again): a
@@ -260,6 +267,8 @@ async def create_with_console(store: Store, container_id: str,
             record.write()  # it made parents too (else the pending record says it all)
         check_cgroup_before_use(cg)
         plan = build_plan(container_id, spec, bundle, opts, fifo, cg, prepared)
+        if net is not None:
+            plan.runtime_hooks = True  # the init stops where CNI ADD belongs
         parent_sock, child_sock = sync.pair()
         st = ContainerState(id=container_id, pid=0, bundle=bundle, rootfs=plan.rootfs_path,
                             created=rfc3339_now(), init_start_time=0,
@@ -292,7 +301,8 @@ async def create_with_console(store: Store, container_id: str,
             prepared.close()  # the listener socket now lives in the child only
         talk = _Conversation(parent_sock, procs, linux, spec, st, opts, console, cg,
                              joined=forked.tasks is not None, configured=plan.cgroup_configured,
-                             on_init=record.init_born, on_hook=record.hook_started)
+                             on_init=record.init_born, on_hook=record.hook_started,
+                             on_runtime=_network_up(store, st, net) if net is not None else None)
         if forked.in_namespaces:
             talk.init_born(forked.pid)  # no setup child: ours is the init itself
         talk.run()
@@ -317,6 +327,10 @@ async def create_with_console(store: Store, container_id: str,
             # Never let a cleanup failure hide the error that brought us here.
             with suppress(Exception):
                 cg.destroy()
+        if net is not None:
+            from . import network
+
+            network.disconnect_logged(store, container_id, quiet=True)
         store.remove_dir(container_id)
         raise
     finally:
@@ -324,6 +338,16 @@ async def create_with_console(store: Store, container_id: str,
         for s in (parent_sock, child_sock):
             if s is not None:
                 s.close()
+
+
+def _network_up(store: Store, st: ContainerState, net: Any) -> Callable[[int], None]:
+    """CNI ADD for the init's namespace (a createRuntime-time step, run before the hooks)."""
+    def up(pid: int) -> None:
+        from . import network
+
+        st.network = network.connect(store, st.id, pid, net)
+
+    return up
 
 
 class _InitRecord:
@@ -383,11 +407,13 @@ class _Conversation:
                  st: ContainerState | None, opts: Any, console: list[int],
                  cg: cgroups.CgroupManager | None = None, joined: bool = False,
                  configured: bool = False, on_init: Callable[[int], None] | None = None,
-                 on_hook: Callable[[int], None] | None = None) -> None:
+                 on_hook: Callable[[int], None] | None = None,
+                 on_runtime: Callable[[int], None] | None = None) -> None:
         self.sock, self.procs, self.linux, self.spec, self.st = sock, procs, linux, spec, st
         self.opts, self.console, self.cg = opts, console, cg
         self.joined, self.configured, self.on_init = joined, configured, on_init
         self.on_hook = on_hook
+        self.on_runtime = on_runtime  # runtime work due at the createRuntime point (CNI ADD)
 
     def init_born(self, pid: int) -> None:
         """The init exists (and is building its rootfs): its cgroup and devices."""
@@ -440,6 +466,8 @@ class _Conversation:
             elif kind == "console":
                 hand_over_console(fds, msg.get("name", ""), self.opts.console_socket, self.console)
             elif kind == "hooks" and spec is not None and st is not None:
+                if self.on_runtime is not None:
+                    self.on_runtime(procs["init"])
                 try:
                     H.run_fatal("prestart", spec.hooks, "prestart", st, "creating",
                                 self.on_hook)

@@ -63,6 +63,10 @@ def destroy(store: Store, st: ContainerState) -> None:
                     os.kill(pid, SIGKILL)
         thaw_if_frozen(cg)
         cg.destroy()
+    if st.network or os.path.exists(os.path.join(store.dir(st.id), "network.json")):
+        from .network import disconnect_logged
+
+        disconnect_logged(store, st.id)  # after the processes: DEL finds a quiet namespace
     store.remove_dir(st.id)
 
 

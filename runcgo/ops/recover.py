@@ -6,8 +6,9 @@ exists (state.write_init_record): the init is killed only if its start time
 still matches (a recycled pid is never hit), then everything left in its
 cgroup, then the cgroup and the directory.  Without a record (nothing was
 made yet, or the record was removed by hand) the cgroup is looked for where
-``create`` puts it by default.  Mounts and namespaces die with the processes:
-``create`` makes none on the host.
+``create`` puts it by default.  Mounts and namespaces die with the processes,
+except a CNI network's pinned namespace: its record (ops/network.py) is
+written before ADD, so DEL runs from it here too.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def recover(store: Store, container_id: str, reason: str) -> str:
             done.append(f"killed {n} process{'es' if n > 1 else ''} in its cgroup")
         cg.destroy()
         done.append(f"removed cgroup {cg.path}")
+    if os.path.lexists(os.path.join(store.dir(container_id), "network.json")):
+        from .network import disconnect_logged
+
+        disconnect_logged(store, container_id)
+        done.append("ran CNI DEL")
     store.remove_dir(container_id)
     done.append("removed state dir")
     return f'state of "{container_id}" was damaged ({reason}); ' + ", ".join(done)
