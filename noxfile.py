@@ -78,32 +78,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=False)
 def demo(session: nox.Session) -> None:
     """Build a busybox bundle with `runcgo spec` and run a real container in it."""
-    import tempfile
-
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "tests"))
-    import bundles
-
-    runcgo = os.path.join(os.path.dirname(PY), "runcgo")
-    with tempfile.TemporaryDirectory(prefix="runcgo-demo-") as tmp:
-        bundle = os.path.join(tmp, "bundle")
-        os.makedirs(bundle)
-        bundles.make_rootfs(os.path.join(bundle, "rootfs"))
-        session.run(runcgo, "spec", "--bundle", bundle, external=True)
-        import json
-
-        path = os.path.join(bundle, "config.json")
-        with open(path) as f:
-            cfg = json.load(f)
-        cfg["process"]["terminal"] = False
-        cfg["linux"]["cgroupsPath"] = "/runcgo-demo"
-        cfg["process"]["args"] = session.posargs or [
-            "sh", "-c", "echo hello from $(hostname), I am PID $$ as $(id -un); "
-                        "echo my mounts:; cut -d' ' -f5,9 /proc/self/mountinfo | head -8"]
-        with open(path, "w") as f:
-            json.dump(cfg, f, indent=2)
-        session.log(f"bundle: {bundle}")
-        session.run(runcgo, "--root", os.path.join(tmp, "state"), "run", "--bundle", bundle,
-                    "runcgo-demo", external=True)
+    session.run(PY, "scripts/demo.py", *session.posargs, external=True)
 
 
 @nox.session(python=False)

@@ -83,12 +83,12 @@ def test_signatures_match_the_code() -> None:
                 assert eval(default, {"signal": signal}) == p.default, f"{dotted}: {name}"
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_example_runs(name: str, tmp_path: Path) -> None:
+def _prepare(name: str, tmp_path: Path) -> tuple[Env, str, Path]:
+    """A root and one bundle per ID the example uses; the example's code with its
+    ROOT/BUNDLES pointing there; a bin dir whose `runcgo` is this test run's CLI."""
     env = Env(tmp_path)
-    ids, expected = EXAMPLES[name]
     bundles = tmp_path / "bundles"
-    for cid in ids:
+    for cid in EXAMPLES[name][0]:
         _, path = env.bundle(["sh", "-c", "echo hello from $(hostname); sleep 2"])
         cfg = json.loads((Path(path) / "config.json").read_text())
         cfg["linux"]["cgroupsPath"] = f"/{TEST_CG_PREFIX}{cid}"
@@ -97,19 +97,71 @@ def test_example_runs(name: str, tmp_path: Path) -> None:
     code = examples()[name]
     code = re.sub(r'^ROOT = .*$', f"ROOT = {env.root!r}", code, flags=re.M)
     code = re.sub(r'^BUNDLES = .*$', f"BUNDLES = {str(bundles)!r}", code, flags=re.M)
-    bindir = tmp_path / "bin"  # `runcgo` in PATH is this test run's CLI
+    bindir = tmp_path / "bin"
     bindir.mkdir()
     (bindir / "runcgo").write_text(f"#!/bin/sh\nexec {shlex.join(runcgo_cmd())} \"$@\"\n")
     (bindir / "runcgo").chmod(0o755)
+    return env, code, bindir
+
+
+def _cleanup(env: Env, name: str) -> None:
+    ids = EXAMPLES[name][0]
+    for cid in ids:
+        env.cli("delete", "--force", cid)
+    left = [x for cid in ids for x in env.leftovers(cid)]
+    assert not left, f"left behind: {left}"
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_runs(name: str, tmp_path: Path) -> None:
+    """As a user runs it: a script of its own, `asyncio.run(main())` / `trio.run(main)`."""
+    env, code, bindir = _prepare(name, tmp_path)
     try:
         p = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
                            text=True, timeout=120, stdin=subprocess.DEVNULL,
                            env={**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"})
         assert p.returncode == 0, p.stderr
-        for text in expected:
+        for text in EXAMPLES[name][1]:
             assert text in p.stdout, p.stdout
     finally:
-        for cid in ids:
-            env.cli("delete", "--force", cid)
-    left = [x for cid in ids for x in env.leftovers(cid)]
-    assert not left, f"left behind: {left}"
+        _cleanup(env, name)
+
+
+def _main_of(code: str) -> Any:
+    """The example's ``main`` (its last line, which runs it, left out)."""
+    body = re.sub(r"^(asyncio\.run\(main\(\)\)|trio\.run\(main\))$", "", code, flags=re.M)
+    ns: dict[str, Any] = {"__name__": "example"}
+    exec(compile(body, "<docs/api.md example>", "exec"), ns)
+    return ns["main"]
+
+
+async def _run_in_this_loop(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    env, code, bindir = _prepare(name, tmp_path)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    try:
+        await _main_of(code)()
+        out = capsys.readouterr().out
+        for text in EXAMPLES[name][1]:
+            assert text in out, out
+    finally:
+        _cleanup(env, name)
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("name", [n for n in sorted(EXAMPLES) if n.startswith("trio-")])
+async def test_trio_example_under_pytest_trio(name: str, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trio examples' main() in pytest-trio's own trio loop, as trio users test."""
+    await _run_in_this_loop(name, tmp_path, capsys, monkeypatch)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("name", [n for n in sorted(EXAMPLES) if n.startswith("asyncio-")])
+async def test_asyncio_example_in_a_running_loop(name: str, tmp_path: Path, anyio_backend: str,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The asyncio examples' main() inside an already running asyncio loop."""
+    await _run_in_this_loop(name, tmp_path, capsys, monkeypatch)
