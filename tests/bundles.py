@@ -76,6 +76,22 @@ def make_bundle(dest: str, args: list[str] | None = None, **overrides: Any) -> s
     return dest
 
 
+def shared_rootfs_bundle(path: str, rootfs: str, args: list[str], cgroups_path: str,
+                         env: list[str] | None = None) -> dict[str, Any]:
+    """A bundle dir at ``path`` whose config points at a rootfs shared by many
+    bundles (one busybox tree for hundreds of containers); returns the config."""
+    os.makedirs(path, exist_ok=True)
+    cfg = default_config()
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = args
+    if env is not None:
+        cfg["process"]["env"] = env
+    cfg["root"] = {"path": rootfs, "readonly": False}
+    cfg["linux"]["cgroupsPath"] = cgroups_path
+    write_config(path, cfg)
+    return cfg
+
+
 def write_config(bundle: str, cfg: dict[str, Any]) -> None:
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)

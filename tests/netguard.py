@@ -191,6 +191,19 @@ def ip_forward_restored() -> Any:
                 Path(path).write_text("0\n")
 
 
+@contextlib.contextmanager
+def private_network(tmp: Path) -> Any:
+    """A private CNI network for one test module (its own conf dir, bridge, subnet and
+    lease dir), with ip_forward as it was; afterwards its bridge must be gone."""
+    with ip_forward_restored():
+        n = TestNetwork(tmp)
+        try:
+            yield n
+        finally:
+            n.close()
+    assert n.bridge not in links(), f"bridge {n.bridge} left behind"
+
+
 def port_free(port: int) -> bool:
     import socket
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -35,17 +34,12 @@ class Env:
     def bundle(self, args: list[str], **edits: Any) -> tuple[str, str]:
         """(id, bundle dir); the config points at the shared rootfs."""
         cid = self.new_id()
-        path = self.tmp / f"bundle-{cid}"
-        path.mkdir()
-        cfg = bundles.default_config()
-        cfg["process"]["terminal"] = False
-        cfg["process"]["args"] = args
-        cfg["root"] = {"path": self.rootfs, "readonly": False}
-        cfg["linux"]["cgroupsPath"] = f"/{TEST_CG_PREFIX}{cid}"
+        path = str(self.tmp / f"bundle-{cid}")
+        cfg = bundles.shared_rootfs_bundle(path, self.rootfs, args, f"/{TEST_CG_PREFIX}{cid}")
         for key, value in edits.items():
             set_path(cfg, key, value)
-        (path / "config.json").write_text(json.dumps(cfg))
-        return cid, str(path)
+        bundles.write_config(path, cfg)
+        return cid, path
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Output goes to files: a detached container inherits them and would hold

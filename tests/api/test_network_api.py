@@ -32,12 +32,8 @@ def _n() -> int:
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[netguard.TestNetwork]:
-    with netguard.ip_forward_restored():
-        n = netguard.TestNetwork(tmp_path_factory.mktemp("cni"))
-        try:
-            yield n
-        finally:
-            n.close()
+    with netguard.private_network(tmp_path_factory.mktemp("cni")) as n:
+        yield n
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])

@@ -45,18 +45,14 @@ class Env:
     def bundle(self, args: list[str] | None = None, **edits: Any) -> tuple[str, str]:
         cid = f"f-{uuid.uuid4().hex[:10]}"
         self.ids.append(cid)
-        path = self.tmp / f"bundle-{cid}"
-        path.mkdir()
-        cfg = bundles.default_config()
-        cfg["process"]["terminal"] = False
-        cfg["process"]["args"] = args or ["sleep", "300"]
-        cfg["process"]["env"] = ["PATH=/bin", f"{TAG_VAR}={cid}"]
-        cfg["root"] = {"path": self.rootfs, "readonly": False}
-        cfg["linux"]["cgroupsPath"] = f"/{TEST_CG_PREFIX}{cid}"
+        path = str(self.tmp / f"bundle-{cid}")
+        cfg = bundles.shared_rootfs_bundle(path, self.rootfs, args or ["sleep", "300"],
+                                           f"/{TEST_CG_PREFIX}{cid}",
+                                           ["PATH=/bin", f"{TAG_VAR}={cid}"])
         for key, value in edits.items():
             set_path(cfg, key, value)
-        (path / "config.json").write_text(json.dumps(cfg))
-        return cid, str(path)
+        bundles.write_config(path, cfg)
+        return cid, path
 
     def userns(self, bundle: str) -> None:
         """Give the bundle a user namespace (root mapped to host uid 100000): create

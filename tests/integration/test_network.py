@@ -31,13 +31,8 @@ pytestmark = pytest.mark.skipif(not (IS_ROOT and os.path.exists("/usr/lib/cni/br
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[netguard.TestNetwork]:
-    with netguard.ip_forward_restored():
-        n = netguard.TestNetwork(tmp_path_factory.mktemp("cni"))
-        try:
-            yield n
-        finally:
-            n.close()
-    assert n.bridge not in netguard.links()
+    with netguard.private_network(tmp_path_factory.mktemp("cni")) as n:
+        yield n
 
 
 def _caps(rc: Runcgo, bundle: Path, *extra: str) -> None:

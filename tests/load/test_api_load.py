@@ -3,7 +3,6 @@ all, wait for all, delete all -- with memory and file descriptors watched."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
@@ -48,15 +47,10 @@ async def test_api_containers_in_flight(tmp_path: Path) -> None:
     made = []
     for k in range(N):
         cid = f"{tag}-{k}"
-        path = tmp_path / f"bundle-{k}"
-        path.mkdir()
-        cfg = bundles.default_config()
-        cfg["process"].update(terminal=False, args=["sleep", "4"],
-                              env=["PATH=/bin", f"{TAG_VAR}={tag}"])
-        cfg["root"] = {"path": rootfs, "readonly": False}
-        cfg["linux"]["cgroupsPath"] = f"/{TEST_CG_PREFIX}{cid}"
-        (path / "config.json").write_text(json.dumps(cfg))
-        made.append((cid, str(path)))
+        path = str(tmp_path / f"bundle-{k}")
+        bundles.shared_rootfs_bundle(path, rootfs, ["sleep", "4"], f"/{TEST_CG_PREFIX}{cid}",
+                                     ["PATH=/bin", f"{TAG_VAR}={tag}"])
+        made.append((cid, path))
     fds_before = _fds()
     codes: dict[str, int | None] = {}
     t0 = time.monotonic()
@@ -138,13 +132,9 @@ async def test_one_fork_server_tracks_more_than_fd_setsize(tmp_path: Path) -> No
             async def create(k: int) -> None:
                 cid = f"{tag}-{k}"
                 path = tmp_path / f"bundle-{k}"
-                path.mkdir()
-                cfg = bundles.default_config()
-                cfg["process"].update(terminal=False, args=["sleep", "2"],
-                                      env=["PATH=/bin", f"{TAG_VAR}={tag}"])
-                cfg["root"] = {"path": rootfs, "readonly": False}
-                cfg["linux"]["cgroupsPath"] = f"/{TEST_CG_PREFIX}{cid}"
-                (path / "config.json").write_text(json.dumps(cfg))
+                bundles.shared_rootfs_bundle(str(path), rootfs, ["sleep", "2"],
+                                             f"/{TEST_CG_PREFIX}{cid}",
+                                             ["PATH=/bin", f"{TAG_VAR}={tag}"])
                 try:
                     containers.append(await rt.create(cid, str(path), stdio="null"))
                 except runcgo.RuncgoError as exc:

@@ -3,7 +3,6 @@ at once: every command succeeds, nothing leaks, the state root ends empty."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import tempfile
@@ -48,15 +47,11 @@ def test_cli_cycles_under_load(tmp_path: Path) -> None:
     lock = threading.Lock()
 
     def bundle(worker: int) -> str:
-        path = tmp_path / f"bundle-{worker}"
-        path.mkdir()
-        cfg = bundles.default_config()
-        cfg["process"].update(terminal=False, args=["sleep", "300"],
-                              env=["PATH=/bin", f"{TAG_VAR}={tag}"])
-        cfg["root"] = {"path": rootfs, "readonly": False}
-        cfg["linux"]["cgroupsPath"] = f"/{TEST_CG_PREFIX}{tag}-w{worker}"
-        (path / "config.json").write_text(json.dumps(cfg))
-        return str(path)
+        path = str(tmp_path / f"bundle-{worker}")
+        bundles.shared_rootfs_bundle(path, rootfs, ["sleep", "300"],
+                                     f"/{TEST_CG_PREFIX}{tag}-w{worker}",
+                                     ["PATH=/bin", f"{TAG_VAR}={tag}"])
+        return path
 
     def step(cid: str, *args: str, want: str | None = None) -> bool:
         r = cli(*args)
