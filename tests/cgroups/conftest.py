@@ -9,6 +9,7 @@ over it breaks every runtime and Docker on the machine.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import signal
 import subprocess
@@ -29,14 +30,25 @@ def _cgroup_fstype() -> str:
                           text=True, check=True).stdout.strip()
 
 
+def _prefix_dirs() -> set[str]:
+    return {d for d in glob.glob(f"/sys/fs/cgroup/*{PREFIX}") if os.path.isdir(d)}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def cgroupfs_untouched() -> Iterator[None]:
     before = _cgroup_fstype()
     if os.geteuid() == 0 and os.path.isdir("/sys/fs/cgroup/memory"):
         assert before == "tmpfs", f"/sys/fs/cgroup is {before} before the tests"
+    prefix_before = _prefix_dirs()
     yield
     after = _cgroup_fstype()
     assert after == before, f"/sys/fs/cgroup changed from {before} to {after} during the tests"
+    # The tests' common parent goes too once its children are gone (ours only).
+    for d in sorted(_prefix_dirs() - prefix_before):
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
+    left = _prefix_dirs() - prefix_before
+    assert not left, f"cgroups left behind: {sorted(left)}"
 
 
 def _real_ok() -> str | None:

@@ -66,6 +66,7 @@ def tier_session():
     if fs != "tmpfs":
         pytest.fail(f"/sys/fs/cgroup is {fs}, not tmpfs (v1 hybrid) before the tier ran: "
                     "something mounted cgroup2 over it; fix that first")
+    cgroups_before = tier.cgroup_dirs()
     try:
         s.started_engines = tier.engines_up()
     except tier.Unavailable as e:
@@ -112,6 +113,11 @@ def tier_session():
             msg = step("docker-down.sh", tier.engines_down)
             if msg and "still running" in msg:
                 problems.append(msg)
+        if s.started_engines and os.environ.get("RUNCGO_DOCKER_KEEP") != "1":
+            left_cg = step("removing the engines' cgroups", tier.remove_new_cgroup_dirs,
+                           cgroups_before)
+            if left_cg:
+                problems.append(f"cgroup directories left behind: {left_cg[:5]}")
         fs = tier.cgroup_fs_type()
         if fs != "tmpfs":
             problems.append(f"/sys/fs/cgroup is now {fs}, not tmpfs: a container mounted cgroup2 "
