@@ -9,6 +9,11 @@ passes with runc does not pass with runcgo (fails, or is skipped while runc ran
 it), so a change of the machine shows in runc's column and a regression of
 runcgo's in the verdict.  Tests runc fails here (the CRIU ones when criu is
 installed) are not held against runcgo.
+
+A regression's TAP log is printed in full.  The files holding regressions then
+run once more with runcgo: a test that passes on that re-run is reported as
+FLAKY with its first failure's log (so it is seen, and can be chased), and does
+not fail the run; one that fails twice does.
 """
 
 from __future__ import annotations
@@ -81,10 +86,46 @@ def run_suite(suite: Path, runtime: str, out: Path, only: str | None, tag: str) 
     return subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode
 
 
+def failure_log(out_dir: Path, name: str) -> str:
+    """The TAP block of one failed test (its ``not ok`` line and the ``#`` lines after it)."""
+    file, _, test = name.partition(": ")
+    tap = out_dir / f"{file}.tap"
+    if not tap.is_file():
+        return f"(no {tap})"
+    block: list[str] = []
+    for line in tap.read_text(errors="replace").splitlines():
+        m = _TAP.match(line)
+        if m:
+            if block:
+                break
+            if m.group(1) == "not ok" and m.group(2) == test:
+                block.append(line)
+        elif block:
+            block.append(line)
+    return "\n".join(block) or f"(no failure block for {test!r} in {tap})"
+
+
 def compare(theirs: dict[str, str], ours: dict[str, str]) -> list[str]:
     """Tests runc passes and runcgo does not: the regressions."""
     return sorted(name for name, status in theirs.items()
                   if status == "pass" and ours.get(name) != "pass")
+
+
+def rerun_regressions(a: argparse.Namespace, regressions: list[str]) -> list[str]:
+    """Run the files holding regressions once more with runcgo; return the tests
+    that fail again (the others are printed as FLAKY)."""
+    files = sorted({name.partition(": ")[0] for name in regressions})
+    out = a.out / "runcgo-rerun"
+    for old in out.glob("*.tap"):
+        old.unlink()
+    print(f"\nre-running {', '.join(files)} with runcgo once", flush=True)
+    rc = run_suite(a.suite, a.runcgo, out, ",".join(files), "runcgo-rerun")
+    again = parse_results(out) if rc in (0, 1) else {}
+    still = [name for name in regressions if again.get(name) != "pass"]
+    for name in regressions:
+        if name not in still:
+            print(f"  FLAKY (failed once, passed on re-run): {name}")
+    return still
 
 
 def main() -> int:
@@ -113,6 +154,9 @@ def main() -> int:
     regressions = compare(results["runc"], results["runcgo"])
     for name in regressions:
         print(f"  passes with runc, not with runcgo ({results['runcgo'].get(name, 'missing')}): {name}")
+        print("    " + failure_log(a.out / "runcgo", name).replace("\n", "\n    "))
+    if regressions:
+        regressions = rerun_regressions(a, regressions)
     if regressions:
         print(f"{len(regressions)} test(s) that pass with runc do not pass with runcgo "
               f"(logs: {a.out}/runcgo/*.tap)")
