@@ -9,6 +9,7 @@ theirs still alive is found in /proc whatever pid namespace it is in.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -95,3 +96,26 @@ def leftovers(tag: str, root: str) -> list[str]:
     if os.path.isdir(root):
         out += [f"state {n}" for n in os.listdir(root)]
     return out
+
+
+def cgroup_dirs() -> set[str]:
+    """Every directory under /sys/fs/cgroup: cgroups, and plain directories on its tmpfs
+    (podman's conmon mkdirs hierarchies this host does not mount, e.g. net_cls/...)."""
+    return {top for top, _dirs, _files in os.walk(CGROUP_ROOT)}
+
+
+def remove_new_cgroup_dirs(before: set[str]) -> list[str]:
+    """rmdir, deepest first, the directories the engines made during a tier (dockerd's
+    /docker, podman's /libpod_parent, ...); what can't go (it still holds a process) is
+    returned for the report."""
+    tmpfs_dev = os.stat(CGROUP_ROOT).st_dev
+    for d in sorted(cgroup_dirs() - before, key=lambda p: p.count("/"), reverse=True):
+        with contextlib.suppress(OSError):
+            if os.stat(d).st_dev == tmpfs_dev:
+                # not a cgroup: a plain directory on the tmpfs, with the "tasks" file
+                # conmon wrote into it
+                for name in os.listdir(d):
+                    with contextlib.suppress(IsADirectoryError):
+                        os.unlink(os.path.join(d, name))
+            os.rmdir(d)
+    return sorted(cgroup_dirs() - before)

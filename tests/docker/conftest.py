@@ -14,6 +14,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import dockertier as tier  # noqa: E402
+import hostcheck  # noqa: E402
 
 # The tier runs when asked for: RUNCGO_DOCKER_TIER=1 (the nox session sets it) or when
 # tests/docker (or a file in it) is named on the command line. A plain `pytest` of the whole
@@ -66,7 +67,7 @@ def tier_session():
     if fs != "tmpfs":
         pytest.fail(f"/sys/fs/cgroup is {fs}, not tmpfs (v1 hybrid) before the tier ran: "
                     "something mounted cgroup2 over it; fix that first")
-    cgroups_before = tier.cgroup_dirs()
+    cgroups_before = hostcheck.cgroup_dirs()
     try:
         s.started_engines = tier.engines_up()
     except tier.Unavailable as e:
@@ -114,7 +115,7 @@ def tier_session():
             if msg and "still running" in msg:
                 problems.append(msg)
         if s.started_engines and os.environ.get("RUNCGO_DOCKER_KEEP") != "1":
-            left_cg = step("removing the engines' cgroups", tier.remove_new_cgroup_dirs,
+            left_cg = step("removing the engines' cgroups", hostcheck.remove_new_cgroup_dirs,
                            cgroups_before)
             if left_cg:
                 problems.append(f"cgroup directories left behind: {left_cg[:5]}")

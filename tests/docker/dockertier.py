@@ -258,29 +258,6 @@ def cleanup_ctr() -> None:
     remove_namespace_cgroups()
 
 
-def cgroup_dirs() -> set[str]:
-    """Every directory under /sys/fs/cgroup: cgroups, and plain directories on its tmpfs
-    (podman's conmon mkdirs hierarchies this host does not mount, e.g. net_cls/...)."""
-    return {top for top, _dirs, _files in os.walk("/sys/fs/cgroup")}
-
-
-def remove_new_cgroup_dirs(before: set[str]) -> list[str]:
-    """rmdir, deepest first, the directories the engines made during the tier (dockerd's
-    /docker, podman's /libpod_parent, ...); what can't go (it still holds a process) is
-    returned for the report."""
-    tmpfs_dev = os.stat("/sys/fs/cgroup").st_dev
-    for d in sorted(cgroup_dirs() - before, key=lambda p: p.count("/"), reverse=True):
-        with contextlib.suppress(OSError):
-            if os.stat(d).st_dev == tmpfs_dev:
-                # not a cgroup: a plain directory on the tmpfs, with the "tasks" file
-                # conmon wrote into it
-                for name in os.listdir(d):
-                    with contextlib.suppress(IsADirectoryError):
-                        os.unlink(os.path.join(d, name))
-            os.rmdir(d)
-    return sorted(cgroup_dirs() - before)
-
-
 def remove_namespace_cgroups() -> None:
     """ctr puts its containers under /<namespace>/<id> in every hierarchy. The runtimes
     remove the leaf, but a parent that several containers shared is nobody's to remove

@@ -12,7 +12,9 @@ runcgo.  Specs runc fails here (the digest-pinned image, impossible offline) are
 held against runcgo.  Always tears the bench down (cri-down.sh) and then checks that
 nothing is left: no containerd, shim or registry of the bench, no mount (netns
 included) under its state or critest's temp dir, no crib0 bridge, no k8s.io cgroup
-that was not there before; anything left also fails the run.
+that was not there before; anything left also fails the run.  Directories the
+bench's containerd and shims made under /sys/fs/cgroup (its cgroupfs driver mkdirs
+hierarchies this hybrid host does not mount, e.g. hugetlb, net_cls) are removed.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 import cri_bench
+
+import hostcheck
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 
@@ -95,6 +100,7 @@ def main() -> int:
         print(f"runcgo binary {runcgo} is not an executable file (--runcgo)", file=sys.stderr)
         return 2
     before = cri_bench.snapshot()
+    cgroup_dirs_before = hostcheck.cgroup_dirs()
     results: dict[str, dict[str, str]] = {}
     status = 0
     try:
@@ -110,6 +116,7 @@ def main() -> int:
             print("cri-down.sh reported something left behind", file=sys.stderr)
             status = 1
         left = cri_bench.leftovers(before)
+        left += [f"cgroup dir {d}" for d in hostcheck.remove_new_cgroup_dirs(cgroup_dirs_before)]
         for item in left:
             print(f"left on the host after teardown: {item}", file=sys.stderr)
         if left:
