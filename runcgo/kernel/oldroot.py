@@ -24,6 +24,7 @@ import os
 
 from .._record import record
 from . import syscalls as sc
+from .mountinfo import unescape
 
 _PSEUDO = ("proc", "sysfs")
 
@@ -50,23 +51,10 @@ def read_mountinfo(fd: int) -> list[MountEntry]:
         fields = pre.split()
         if len(fields) < 5 or not post:
             continue
-        entries.append(MountEntry(int(fields[0]), int(fields[1]), _unescape(fields[3]),
-                                  _unescape(fields[4]), os.fsdecode(post.split()[0])))
+        entries.append(MountEntry(int(fields[0]), int(fields[1]),
+                                  unescape(os.fsdecode(fields[3])),
+                                  unescape(os.fsdecode(fields[4])), os.fsdecode(post.split()[0])))
     return entries
-
-
-def _unescape(field: bytes) -> str:
-    """mountinfo writes space, tab, newline and backslash as \\ooo (octal)."""
-    out = bytearray()
-    i = 0
-    while i < len(field):
-        if field[i:i + 1] == b"\\" and field[i + 1:i + 4].isdigit():
-            out.append(int(field[i + 1:i + 4], 8))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return os.fsdecode(bytes(out))
 
 
 def is_host_pseudo_fs(e: MountEntry, rootfs: str) -> bool:

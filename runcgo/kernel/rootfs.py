@@ -19,7 +19,7 @@ from . import mountopts, oldroot
 from . import paths as P
 from . import syscalls as sc
 from . import sysctl as sysctls  # imported now: after pivot_root the host files are gone
-from .cgroups.paths import _unescape
+from .mountinfo import unescape
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ def _make_rootfs_parent_private(rootfs: str) -> None:
     best = ""
     with open("/proc/self/mountinfo") as f:
         for line in f:
-            point = _unescape(line.split(" ", 5)[4])
+            point = unescape(line.split(" ", 5)[4])
             if (target == point or target.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
                 best = point
     if best:

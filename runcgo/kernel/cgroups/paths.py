@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from ..._record import field, record
+from ..mountinfo import unescape
 from .base import CGROUP_ROOT, CgroupError
 
 # Mount options of a cgroup (v1) mount that are not controller names.
@@ -38,21 +39,6 @@ class Hierarchy:
         return os.path.basename(self.mountpoint)
 
 
-def _unescape(s: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal."""
-    if "\\" not in s:
-        return s
-    out, i = [], 0
-    while i < len(s):
-        if s[i] == "\\" and i + 3 < len(s) + 0 and s[i + 1:i + 4].isdigit():
-            out.append(chr(int(s[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(s[i])
-            i += 1
-    return "".join(out)
-
-
 def hierarchies(mountinfo: str = "/proc/self/mountinfo", base: str = CGROUP_ROOT) -> list[Hierarchy]:
     """Every cgroup/cgroup2 mount at or directly under ``base`` (first one wins)."""
     found: dict[str, Hierarchy] = {}
@@ -62,7 +48,7 @@ def hierarchies(mountinfo: str = "/proc/self/mountinfo", base: str = CGROUP_ROOT
             fields = left.split()
             if len(fields) < 5:
                 continue
-            root, mnt = _unescape(fields[3]), _unescape(fields[4])
+            root, mnt = unescape(fields[3]), unescape(fields[4])
             rparts = right.split()
             if len(rparts) < 3:
                 continue
