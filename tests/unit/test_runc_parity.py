@@ -26,3 +26,32 @@ def test_tap_parsing_and_regressions(tmp_path: Path) -> None:
     assert rp.compare(theirs, mine) == ["exec: runc exec --user"]
     (ours / "exec.tap").write_text("ok 1 runc exec\nok 4 runc exec --user\n")
     assert rp.compare(theirs, rp.parse_results(ours)) == []
+
+
+def test_failure_log_is_the_failed_tests_block(tmp_path: Path) -> None:
+    (tmp_path / "mounts.tap").write_text(
+        "1..3\nok 1 a\nnot ok 2 ro mount [x]\n# (in test file mounts.bats, line 81)\n"
+        "# output line\nnot ok 3 other\n# other log\n")
+    assert rp.failure_log(tmp_path, "mounts: ro mount [x]") == (
+        "not ok 2 ro mount [x]\n# (in test file mounts.bats, line 81)\n# output line")
+    assert rp.failure_log(tmp_path, "mounts: other") == "not ok 3 other\n# other log"
+    assert "no failure block" in rp.failure_log(tmp_path, "mounts: a")
+    assert "no " in rp.failure_log(tmp_path, "exec: missing")
+
+
+def test_rerun_reports_flaky_and_keeps_repeat_failures(tmp_path: Path, monkeypatch,
+                                                       capsys) -> None:
+    """A regression that passes on the re-run is FLAKY (printed, not failing); one that
+    fails again stays a regression."""
+    def fake_run_suite(suite: Path, runtime: str, out: Path, only: str | None, tag: str) -> int:
+        assert only == "exec,mounts" and tag == "runcgo-rerun"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "mounts.tap").write_text("1..1\nok 1 ro mount\n")
+        (out / "exec.tap").write_text("1..1\nnot ok 1 exec user\n")
+        return 1
+
+    monkeypatch.setattr(rp, "run_suite", fake_run_suite)
+    args = rp.argparse.Namespace(out=tmp_path, suite=tmp_path, runcgo="/bin/runcgo")
+    still = rp.rerun_regressions(args, ["mounts: ro mount", "exec: exec user"])
+    assert still == ["exec: exec user"]
+    assert "FLAKY (failed once, passed on re-run): mounts: ro mount" in capsys.readouterr().out
