@@ -139,7 +139,11 @@ def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount, source_fd: int | None = 
             try:
                 sc.mount(source, target, label, flags, mo.data_str)
             except OSError as exc:
-                raise OSError(exc.errno, f"mount {source!r} on {m.destination}") from None
+                if not (fstype == "sysfs" and exc.errno == 1 and plan.in_userns):
+                    raise OSError(exc.errno, f"mount {source!r} on {m.destination}") from None
+                new_fd = _bind_host_sysfs(rootfd, m.destination, target, flags)
+                os.close(target_fd)
+                target_fd = new_fd
         if mo.propagation or mo.attr_set or mo.attr_clr:
             os.close(target_fd)
             target_fd = P.open_in_root(rootfd, m.destination)
@@ -154,6 +158,25 @@ def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount, source_fd: int | None = 
         raise
     finally:
         os.close(target_fd)
+
+
+def _bind_host_sysfs(rootfd: int, dest: str, target: str, flags: int) -> int:
+    """sysfs belongs to the network namespace: from a user namespace without a
+    network namespace of its own (rootless, ``spec --rootless``) the kernel
+    refuses a new one (EPERM).  Bind the host's /sys instead, recursively, with
+    the flags asked for -- what ``runc spec --rootless`` writes into the config,
+    and what later runc versions fall back to.  Returns the reopened target."""
+    try:
+        sc.mount("/sys", target, None, sc.MS_BIND | sc.MS_REC)
+    except OSError as exc:
+        raise OSError(exc.errno, f"mount 'sysfs' on {dest} (EPERM in a user namespace "
+                      "without its own network namespace), and bind of /sys") from None
+    fd = P.open_in_root(rootfd, dest)
+    extra = flags & (sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+    if extra:
+        path = P.fd_path(fd)
+        sc.mount(None, path, None, sc.MS_BIND | sc.MS_REMOUNT | extra | _locked_flags(path))
+    return fd
 
 
 def _read_only_later(m: Mount) -> bool:

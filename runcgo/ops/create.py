@@ -54,6 +54,8 @@ class CreateOptions:
     force_terminal: bool = False
     # --network: a CNI network to attach (runcgo.net.request.NetworkRequest).
     network: Any = None
+    # --rootless true|false|auto (kernel/rootless.py): may cgroups be skipped?
+    rootless: str = "auto"
 
 
 def rfc3339_now() -> str:
@@ -163,16 +165,31 @@ def check_netns_sysctls(spec: S.Spec) -> None:
         raise ConfigError(f'sysctl "{key}" not allowed in host network namespace', "$.linux.sysctl")
 
 
-def _write_maps(pid: int, linux: S.Linux) -> None:
-    for name, maps in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
-        data = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps or ())
-        path = f"/proc/{pid}/{name}"
-        try:
-            with open(path, "w") as f:
-                f.write(data)
-        except OSError as exc:
-            raise SetupError("write " + name, path, exc.errno or 0,
-                             f"write {path} ({data.strip()!r}): {os.strerror(exc.errno or 0).lower()}") from None
+def check_rootless_euid(spec: S.Spec) -> None:
+    """An unprivileged caller: what the kernel would refuse later, said now (runc's checks
+    and words): a user namespace with maps, mapped uid=/gid= mount options, no extra groups."""
+    linux = spec.linux or S.Linux()
+    if "user" not in S.namespaces(spec):
+        raise ConfigError("rootless container requires user namespaces (add {\"type\": "
+                          "\"user\"} and uid/gid mappings, as `runcgo spec --rootless` writes)",
+                          "$.linux.namespaces")
+    for field, maps in (("uidMappings", linux.uid_mappings), ("gidMappings", linux.gid_mappings)):
+        if not maps and not S.namespaces(spec).get("user"):
+            raise ConfigError(f"rootless containers requires at least one "
+                              f"{field[:3].upper()} mapping", f"$.linux.{field}")
+    for i, m in enumerate(spec.mounts or ()):
+        for opt in m.options or ():
+            key, _, value = opt.partition("=")
+            maps = {"uid": linux.uid_mappings, "gid": linux.gid_mappings}.get(key)
+            if maps is None or not value.isdigit():
+                continue
+            if not any(x.container_id <= int(value) < x.container_id + x.size for x in maps):
+                raise ConfigError(f"cannot specify {key}= mount options for unmapped {key} in "
+                                  "rootless containers", f"$.mounts[{i}].options")
+    assert spec.process is not None
+    if spec.process.user.additional_gids:
+        raise ConfigError("cannot set any additional groups in a rootless container",
+                          "$.process.user.additionalGids")
 
 
 def check_cgroup_before_use(cg: cgroups.CgroupManager) -> None:
@@ -206,6 +223,8 @@ def preflight(bundle: str, opts: CreateOptions) -> S.Spec:
         spec.process.terminal = True
     check_no_mountns(spec)
     check_netns_sysctls(spec)
+    if os.geteuid() != 0:
+        check_rootless_euid(spec)
     for warning in capabilities.check(spec.process.capabilities):
         log.warning(warning)
     lsm.check(spec.process.apparmor_profile, spec.process.selinux_label)
@@ -236,6 +255,9 @@ async def create_with_console(store: Store, container_id: str,
     check_id(container_id)
     bundle = os.path.abspath(opts.bundle)
     spec = preflight(bundle, opts)
+    from ..kernel.rootless import use_rootless_cgroups
+
+    rootless_cgroups = use_rootless_cgroups(opts.rootless, opts.systemd_cgroup)
     assert spec.process is not None
     net: Any = None
     if opts.network is not None:
@@ -258,7 +280,8 @@ async def create_with_console(store: Store, container_id: str,
     try:
         prepared = seccomp.prepare(linux.seccomp)
         os.mkfifo(fifo, 0o622)
-        cg = cgroups.new_manager(container_id, linux.cgroups_path, systemd=opts.systemd_cgroup)
+        cg = cgroups.new_manager(container_id, linux.cgroups_path, systemd=opts.systemd_cgroup,
+                                 rootless=rootless_cgroups)
         record = _InitRecord(store, container_id, cg)
         pending = record.write()  # before any cgroup directory exists
         cg.create()
@@ -456,7 +479,9 @@ class _Conversation:
                 raise SetupError("init", "", 0, "container init exited without reporting")
             kind = msg.get("type")
             if kind == "userns":
-                _write_maps(procs["setup"], self.linux)
+                from ..kernel.idmap import write_maps
+
+                write_maps(procs["setup"], self.linux.uid_mappings, self.linux.gid_mappings)
                 sync.send(sock, {"type": "userns-done"})
             elif kind == "pid":
                 pid = int(msg["pid"])
