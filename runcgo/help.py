@@ -55,7 +55,7 @@ FLAGS: dict[str, str] = {
     "--all": "signal every process of the container, not only its init",
     "--format": "output format: table or json (default: table)",
     "--quiet": "print only the container IDs",
-    "--rootless": "write a config for a rootless container (user namespace, no cgroups)",
+    "--rootless": "write a config for a rootless container (user namespace, host /sys bound)",
     "--process": "a process.json describing the process to run",
     "--tty": "allocate a pseudo-terminal (run: even when config.json says terminal: false)",
     "--cwd": "working directory inside the container",
