@@ -84,6 +84,8 @@ def _preload(prepared: seccomp.Prepared | None, rootfs_plan: rootfs.RootfsPlan |
         from . import seccomp_notify  # noqa: F401
     if rootfs_plan is not None and rootfs_plan.mount_cgroup is not None:
         from .cgroups import mountfs  # noqa: F401
+    if rootfs_plan is not None and rootfs_plan.idmaps:
+        from . import idmapmount  # noqa: F401
 
 
 def run_setup_child(sock: _socket.socket, plan: InitPlan) -> NoReturn:
@@ -174,7 +176,7 @@ def _setup_child(sock: _socket.socket, plan: InitPlan) -> None:
     if "user" in ns and plan.rootfs is not None and os.geteuid() == 0:
         sources = mountsources.bind_sources(plan.rootfs.mounts)
         if sources:  # opened as host root, in the container's mount namespace
-            opener = mountsources.start(sources)
+            opener = mountsources.start(sources, plan.rootfs.idmaps)
     if "user" in join_fds:
         sc.setns(join_fds.pop("user"), sc.CLONE_NEWUSER, ns["user"] or "")
     elif "user" in ns:

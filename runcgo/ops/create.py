@@ -85,7 +85,8 @@ def build_plan(container_id: str, spec: S.Spec, bundle: str, opts: CreateOptions
             propagation=linux.rootfs_propagation or "",
             readonly=bool(spec.root and spec.root.readonly), no_pivot=opts.no_pivot,
             in_userns="user" in ns, cgroupns="cgroup" in ns, own_mountns=ns["mount"] is None,
-            mount_cgroup=cg.mount_in_container if cg is not None else None)
+            mount_cgroup=cg.mount_in_container if cg is not None else None,
+            idmaps=_idmaps(mounts, linux))
     hooks = spec.hooks
     notify = prepared_seccomp is not None and prepared_seccomp.notify
     return preexec.InitPlan(
@@ -99,6 +100,43 @@ def build_plan(container_id: str, spec: S.Spec, bundle: str, opts: CreateOptions
         # which a seccomp notify agent must receive with the listener fd.
         runtime_hooks=bool(hooks and (hooks.prestart or hooks.create_runtime)) or notify,
         hooks=hooks, seccomp=prepared_seccomp, procattrs=procattr_steps(spec))
+
+
+def _idmaps(mounts: list[S.Mount], linux: S.Linux) -> dict[int, Any]:
+    """Mount index -> idmapmount.IdmapRequest, for the idmapped ones."""
+    if not any(m.uid_mappings or m.gid_mappings or "idmap" in (m.options or ())
+               or "ridmap" in (m.options or ()) for m in mounts):
+        return {}
+    from ..kernel.idmapmount import request_for
+
+    out = {}
+    for i, m in enumerate(mounts):
+        req = request_for(m, linux.uid_mappings, linux.gid_mappings)
+        if req is not None:
+            out[i] = req
+    return out
+
+
+def check_idmapped_mounts(spec: S.Spec) -> None:
+    """Idmapped mounts: bind mounts only, both maps (or a user namespace to take them
+    from), and host root to make them (runc's rules)."""
+    linux = spec.linux or S.Linux()
+    for i, m in enumerate(spec.mounts or ()):
+        opts = m.options or ()
+        flagged = "idmap" in opts or "ridmap" in opts
+        if not (m.uid_mappings or m.gid_mappings or flagged):
+            continue
+        where = f"$.mounts[{i}]"
+        if not (m.type == "bind" or "bind" in opts or "rbind" in opts):
+            raise ConfigError("id-mapped mounts are only supported for bind mounts", where + ".type")
+        uids = m.uid_mappings or (linux.uid_mappings if flagged else None)
+        gids = m.gid_mappings or (linux.gid_mappings if flagged else None)
+        if not uids or not gids:
+            raise ConfigError("id-mapped mounts must have both uid and gid mappings specified",
+                              where + (".uidMappings" if not uids else ".gidMappings"))
+        if os.geteuid() != 0:
+            raise ConfigError("id-mapped mounts are not supported for rootless containers "
+                              "(only host root may idmap a host filesystem)", where)
 
 
 def procattr_steps(spec: S.Spec) -> list[Callable[[], None]]:
@@ -225,6 +263,7 @@ def preflight(bundle: str, opts: CreateOptions) -> S.Spec:
     check_netns_sysctls(spec)
     if os.geteuid() != 0:
         check_rootless_euid(spec)
+    check_idmapped_mounts(spec)
     for warning in capabilities.check(spec.process.capabilities):
         log.warning(warning)
     lsm.check(spec.process.apparmor_profile, spec.process.selinux_label)
