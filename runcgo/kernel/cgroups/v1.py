@@ -246,8 +246,9 @@ def rootless_skip(d: str, created: list[str]) -> str:
         if isinstance(exc.__cause__, OSError) and exc.__cause__.errno in _NO_PERMISSION:
             return str(exc)
         raise
-    if not os.access(os.path.join(d, "cgroup.procs"), os.W_OK):
-        return f"open {os.path.join(d, 'cgroup.procs')}: permission denied"
+    procs = os.path.join(d, "cgroup.procs")
+    if os.path.exists(procs) and not os.access(procs, os.W_OK):
+        return f"open {procs}: permission denied"
     return ""
 
 
