@@ -71,7 +71,8 @@ def load(session: nox.Session) -> None:
 def rootless(session: nox.Session) -> None:
     """The rootless tier (root starts it): makes an unprivileged user with /etc/subuid
     ranges (removed again if it made it) and runs each scenario as that user with runc
-    and with runcgo, side by side; prints a table of both runtimes' outcomes.  ~25 s."""
+    and with runcgo, side by side -- podman rootless with each as its runtime too --
+    and prints a table of both runtimes' outcomes.  45-80 s."""
     session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "tests/rootless",
                 *session.posargs, external=True)
 

@@ -157,13 +157,20 @@ def _chown_tree(path: Path, user: RLUser) -> None:
     os.chown(path, user.uid, user.gid)
 
 
-def record_outcome(request: pytest.FixtureRequest, rt: Runtime, outcome: str) -> None:
+def record_outcome(request: pytest.FixtureRequest, rt: Runtime | Named, outcome: str) -> None:
     """What this runtime did in this scenario, for the side-by-side table."""
     scenario = request.node.originalname.removeprefix("test_")
     params = {k: v for k, v in getattr(request.node, "callspec", None).params.items()
-              if k != "rt"} if hasattr(request.node, "callspec") else {}
+              if k not in ("rt", "rtname")} if hasattr(request.node, "callspec") else {}
     if params:
         scenario += "[" + ",".join(str(v) for v in params.values()) + "]"
     OUTCOMES.setdefault(scenario, {})[rt.name] = outcome.replace("\n", " ")[:70]
+
+
+class Named:
+    """A stand-in with just a ``name`` for :func:`record_outcome`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
