@@ -93,6 +93,47 @@ def rt(request: pytest.FixtureRequest, rl_user: RLUser) -> Iterator[Runtime]:
         assert not pids, f"{name}: processes left behind: {pids}"
 
 
+@pytest.fixture
+def delegated(rl_user: RLUser, rt: Runtime) -> Iterator[list[str]]:
+    """A cgroup v1 subtree (every hierarchy) owned by the user -- what systemd's
+    Delegate=yes is on cgroup v2 -- as ``cgroup.procs`` files to start the runtime in.
+    Removed again (its leaf must be gone by then: the container was deleted)."""
+    name = f"rl-deleg-{os.getpid()}"
+    made: list[str] = []
+    try:
+        for entry in sorted(os.listdir("/sys/fs/cgroup")):
+            base = os.path.join("/sys/fs/cgroup", entry)
+            if os.path.islink(base) or not os.path.ismount(base):
+                continue
+            d = os.path.join(base, name)
+            os.mkdir(d)
+            made.append(d)
+            if os.path.exists(os.path.join(d, "cpuset.cpus")):
+                for f in ("cpuset.cpus", "cpuset.mems"):
+                    with open(os.path.join(base, f)) as src, open(os.path.join(d, f), "w") as dst:
+                        dst.write(src.read().strip())
+            os.chown(d, rl_user.uid, rl_user.gid)
+            for f in os.listdir(d):
+                os.chown(os.path.join(d, f), rl_user.uid, rl_user.gid)
+        rt.cgroup_procs = [os.path.join(d, "cgroup.procs") for d in made]
+        yield rt.cgroup_procs
+    finally:
+        rt.cgroup_procs = []
+        rt.cleanup()  # its containers' cgroups first (before rt's own teardown)
+        deadline = time.monotonic() + 5
+        for d in reversed(made):
+            while True:
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not OUTCOMES:
         return

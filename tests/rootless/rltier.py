@@ -95,6 +95,8 @@ class Runtime:
         self.xdg = home / "xdg"
         self.ids: list[str] = []
         self.path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        # cgroup.procs files the runtime is started in (a delegated subtree), if any
+        self.cgroup_procs: list[str] = []
 
     def env(self) -> dict[str, str]:
         env = {"PATH": self.path,
@@ -109,9 +111,11 @@ class Runtime:
         cmd = [SETPRIV, f"--reuid={self.user.uid}", f"--regid={self.user.gid}",
                "--clear-groups", "--", *self.cmd, *args]
         # Files, not pipes: a detached container's init inherits them.
+        join = self.cgroup_procs
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             p = subprocess.run(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True,
-                               env=self.env(), cwd=str(self.home), timeout=timeout)
+                               env=self.env(), cwd=str(self.home), timeout=timeout,
+                               preexec_fn=(lambda: _join(join)) if join else None)
             out.seek(0)
             err.seek(0)
             return subprocess.CompletedProcess(cmd, p.returncode, out.read(), err.read())
@@ -127,6 +131,13 @@ class Runtime:
     def cleanup(self) -> None:
         for cid in self.ids:
             self("delete", "--force", cid)
+
+
+def _join(procs_files: list[str]) -> None:
+    """In the forked child, still root: move it into the delegated cgroups."""
+    for path in procs_files:
+        with open(path, "w") as f:
+            f.write(str(os.getpid()))
 
 
 class Bundle:

@@ -331,6 +331,33 @@ def test_additional_gids_refused(rt: Runtime, request: pytest.FixtureRequest) ->
     assert not (rt.root / cid).exists()
 
 
+def test_delegated_cgroup_is_used(rt: Runtime, delegated: list[str],
+                                  request: pytest.FixtureRequest) -> None:
+    """Started in a cgroup subtree the user owns (v1 here; Delegate=yes on v2), limits
+    are set, pause/resume and ps work, and delete removes the container's cgroups."""
+    b = Bundle(rt)
+    b.config["linux"]["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 50}}
+    cid = rt.new_id()
+    r = rt("run", "-d", "--bundle", b.write(["sleep", "1000"]), cid)
+    assert r.returncode == 0, r.stderr
+    parents = {os.path.dirname(p) for p in delegated}
+    mem = next(p for p in parents if "/memory/" in p)
+    pids = next(p for p in parents if "/pids/" in p)
+    with open(os.path.join(mem, cid, "memory.limit_in_bytes")) as f:
+        assert f.read().strip() == str(64 << 20)
+    with open(os.path.join(pids, cid, "pids.max")) as f:
+        assert f.read().strip() == "50"
+    p = rt("pause", cid)
+    assert p.returncode == 0, p.stderr
+    assert _wait_status(rt, cid, "paused") == "paused"
+    assert rt("resume", cid).returncode == 0
+    ps = rt("ps", "--format", "json", cid)
+    assert ps.returncode == 0 and len(json.loads(ps.stdout)) == 1, ps.stderr
+    record_outcome(request, rt, "limits set, pause/resume, ps")
+    assert rt("delete", "--force", cid).returncode == 0
+    assert not any(os.path.exists(os.path.join(d, cid)) for d in parents)
+
+
 def _can_write_freezer(uid: int) -> bool:
     """Is the freezer (v1) or the cgroup2 parent delegated to ``uid``?"""
     for d in ("/sys/fs/cgroup/freezer", "/sys/fs/cgroup"):

@@ -16,6 +16,7 @@ import time
 from .base import (
     CgroupError,
     CgroupManager,
+    log,
     mkdir_p,
     read_file,
     read_procs,
@@ -133,12 +134,17 @@ class V1Manager(CgroupManager):
         from . import v1_resources  # parent only; lazily: not every command sets limits
 
         dir_for = self.dir_for
-        if self.skipped:
-            if self.dir_for("devices") is None:
-                # runc: device rules are "not expected to work" rootless (the
-                # devices are bind mounts of the host's, with its permissions).
-                devices = None
-                resources = _without_devices(resources)
+        if self.rootless:
+            # runc: device rules are "not expected to work" rootless (writing them
+            # needs CAP_SYS_ADMIN even in a delegated cgroup; the devices are bind
+            # mounts of the host's, with its permissions): tried, never fatal.
+            if self.dir_for("devices") is not None:
+                try:
+                    v1_resources.set_devices(self.dir_for, resources, devices)
+                except CgroupError as exc:
+                    log.debug("rootless: device rules not applied: %s", exc)
+            devices = None
+            resources = _without_devices(resources)
             dir_for = self._rootless_dir_for
         v1_resources.set_all(dir_for, resources, unified=self.unified_dir(), devices=devices)
 
