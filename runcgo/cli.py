@@ -83,7 +83,8 @@ def _default_root() -> str:
         try:
             make_xdg_root(root)
         except OSError as exc:
-            raise InvalidArgument(f"--root default {root}: {os.strerror(exc.errno or 0).lower()}") from None
+            raise InvalidArgument(f"mkdir {root}: {os.strerror(exc.errno or 0).lower()} (the path "
+                                  "in $XDG_RUNTIME_DIR must be writable by the user)") from None
     return root
 
 

@@ -412,3 +412,46 @@ def test_several_mappings_without_helper(rt: Runtime, request: pytest.FixtureReq
         assert "newuidmap was not found in $PATH" in err
     rt.path = Runtime("x", rt.user, rt.home).path  # delete --force in the teardown
     assert not (rt.root / cid).exists()
+
+
+def test_kill_all_without_a_cgroup(rt: Runtime, request: pytest.FixtureRequest) -> None:
+    """kill --all finds a container's processes through its cgroup: without one (no
+    delegation) both runtimes refuse, and delete --force still ends every process."""
+    b = Bundle(rt)
+    cid = rt.new_id()
+    assert rt("run", "-d", "--bundle", b.write(["sh", "-c", "sleep 1000 & sleep 1000"]),
+              cid).returncode == 0
+    assert rt("exec", "-d", cid, "sleep", "999").returncode == 0
+    r = rt("kill", "--all", cid, "KILL")
+    record_outcome(request, rt, f"exit {r.returncode}, then delete -f ends all")
+    if not _can_write_freezer(rt.user.uid):
+        assert r.returncode != 0
+        assert _wait_status(rt, cid, "running") == "running"
+    assert rt("delete", "--force", cid).returncode == 0
+    assert not (rt.root / cid).exists()
+    # (the fixture then checks that no process of the user is left)
+
+
+def test_idmapped_mount_rootless(rt: Runtime, request: pytest.FixtureRequest) -> None:
+    """Only host root may idmap a host filesystem: runcgo says so up front (runc 1.2's
+    rule); runc 1.1.5 does not know the fields and mounts a plain bind."""
+    b = Bundle(rt)
+    src = rt.home / "data"
+    src.mkdir()
+    os.chown(src, rt.user.uid, rt.user.gid)
+    m = [{"containerID": 0, "hostID": rt.user.uid, "size": 1}]
+    b.config["mounts"].append({"destination": "/data", "type": "bind", "source": str(src),
+                               "options": ["bind"], "uidMappings": m, "gidMappings": m})
+    cid = rt.new_id()
+    r = rt("run", "--bundle", b.write(["sh", "-c", "grep ' /data ' /proc/self/mountinfo"]), cid)
+    err = _one_line_error(r)
+    idmapped = "idmapped" in r.stdout
+    record_outcome(request, rt, f"exit {r.returncode}" + (
+        f": {_said(err, 'not supported for rootless containers')}" if r.returncode
+        else f" (plain bind{', idmapped' if idmapped else ''})"))
+    if rt.name == "runcgo":
+        assert r.returncode == 1 and "id-mapped mounts are not supported for rootless" in err
+        assert len(r.stderr.strip().splitlines()) == 1
+    else:
+        assert r.returncode == 0 and not idmapped
+    assert not (rt.root / cid).exists()
