@@ -455,3 +455,27 @@ def test_idmapped_mount_rootless(rt: Runtime, request: pytest.FixtureRequest) ->
     else:
         assert r.returncode == 0 and not idmapped
     assert not (rt.root / cid).exists()
+
+
+@pytest.mark.parametrize(("key", "value", "netns"), [
+    ("net.ipv4.ping_group_range", "0 0", True), ("vm.swappiness", "10", False)])
+def test_sysctl_with_and_without_privilege(rt: Runtime, key: str, value: str, netns: bool,
+                                           request: pytest.FixtureRequest) -> None:
+    """A net.* sysctl in the container's own network namespace is its to set; a host-wide
+    one (vm.*) is refused with its name."""
+    b = Bundle(rt)
+    if netns:
+        b.config["linux"]["namespaces"].append({"type": "network"})
+    b.config["linux"]["sysctl"] = {key: value}
+    cid = rt.new_id()
+    r = rt("run", "--bundle", b.write(["cat", "/proc/sys/" + key.replace(".", "/")]), cid)
+    err = _one_line_error(r)
+    record_outcome(request, rt, f"exit {r.returncode}: " + (
+        " ".join(r.stdout.split()) if r.returncode == 0 else f"...{err[-48:]}"))
+    if netns:
+        assert r.returncode == 0 and r.stdout.split() == value.split(), r.stderr
+    else:
+        assert r.returncode != 0 and key in err
+        if rt.name == "runcgo":
+            assert len(r.stderr.strip().splitlines()) == 1
+    assert not (rt.root / cid).exists()
