@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import sys
@@ -122,6 +123,29 @@ class Runtime:
 
     def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return self.raw("--root", str(self.root), *args, timeout=timeout)
+
+    def in_terminal(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """The runtime (with --root) on a real pty, as a person at a terminal: script(1)
+        makes the pty; its stdin stays open until the runtime is done (an EOF at once
+        would be typed into the container as ^D)."""
+        inner = " ".join(shlex.quote(a) for a in [*self.cmd, "--root", str(self.root), *args])
+        cmd = [SETPRIV, f"--reuid={self.user.uid}", f"--regid={self.user.gid}",
+               "--clear-groups", "--", "script", "-qec", inner, "/dev/null"]
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.PIPE, text=True,
+                                 env=self.env(), cwd=str(self.home))
+            try:
+                p.wait(timeout)
+            finally:
+                assert p.stdin is not None
+                p.stdin.close()
+                if p.returncode is None:
+                    p.kill()
+                    p.wait()
+            out.seek(0)
+            err.seek(0)
+            text = out.read().replace("\r", "").replace("^@", "")
+            return subprocess.CompletedProcess(cmd, p.returncode, text, err.read())
 
     def new_id(self) -> str:
         cid = f"rl-{self.name}-{len(self.ids)}"

@@ -84,6 +84,20 @@ def test_spec_rootless_config_matches_runc(rt: Runtime, request: pytest.FixtureR
     assert not any(o.startswith(("uid=", "gid=")) for m in cfg["mounts"] for o in m.get("options", []))
 
 
+def test_run_in_a_terminal(rt: Runtime, request: pytest.FixtureRequest) -> None:
+    """`run` of the spec's terminal config at a real terminal: the container's own pty,
+    its output, its exit status as ours, nothing left."""
+    b = Bundle(rt)
+    b.config["process"]["terminal"] = True
+    cid = rt.new_id()
+    r = rt.in_terminal("run", "--bundle", b.write(["sh", "-c", "tty; echo tty-ok; exit 3"]), cid)
+    words = r.stdout.split()
+    record_outcome(request, rt, f"exit {r.returncode}: {' '.join(words)}")
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert words[-2:] == ["/dev/pts/0", "tty-ok"]
+    assert not (rt.root / cid).exists()
+
+
 def test_lifecycle(rt: Runtime, request: pytest.FixtureRequest) -> None:
     """create, state, start, exec, list, kill, delete as the user."""
     b = Bundle(rt)
