@@ -11,6 +11,7 @@ containers as root and call the installed `runcgo` console script.
     .venv/bin/nox -s docker           # Docker/containerd/podman tier (installs and starts engines)
     .venv/bin/nox -s cri              # Kubernetes CRI suite (critest) with runc and runcgo
     .venv/bin/nox -s fuzz             # hypothesis fuzzing, 10,000 examples (CI runs a smoke)
+    .venv/bin/nox -s rootless         # runc vs runcgo as an unprivileged user (root starts it)
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def tests(session: nox.Session) -> None:
     """Unit and integration tests (integration needs root), warnings as errors."""
     # The Docker tier, the cgroup-v2 VM tier, the fault and load tiers have their own sessions.
     session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "--ignore=tests/docker",
-                "--ignore=tests/cgroup2", "--ignore=tests/faults", "--ignore=tests/load", "tests",
+                "--ignore=tests/cgroup2", "--ignore=tests/faults", "--ignore=tests/load",
+                "--ignore=tests/rootless", "tests",
                 *session.posargs,
                 external=True)
 
@@ -62,6 +64,16 @@ def load(session: nox.Session) -> None:
     ($RUNCGO_LOAD_API), one fork server past 1024 containers ($RUNCGO_LOAD_ONE_SERVER);
     no failures, no leaks, an empty state root after."""
     session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "tests/load",
+                *session.posargs, external=True)
+
+
+@nox.session(python=False)
+def rootless(session: nox.Session) -> None:
+    """The rootless tier (root starts it): makes an unprivileged user with /etc/subuid
+    ranges (removed again if it made it) and runs each scenario as that user with runc
+    and with runcgo, side by side -- podman rootless with each as its runtime too --
+    and prints a table of both runtimes' outcomes.  45-80 s."""
+    session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "tests/rootless",
                 *session.posargs, external=True)
 
 

@@ -29,7 +29,7 @@ _GLOBAL_BOOL = {"--debug", "--systemd-cgroup"}
 
 class Globals:
     def __init__(self) -> None:
-        self.root = DEFAULT_ROOT
+        self.root = ""  # "": not given, see _default_root
         self.log: str | None = None
         self.log_format = "text"
         self.debug = False
@@ -66,7 +66,26 @@ def _parse_globals(argv: list[str]) -> tuple[Globals, list[str]]:
         i += 1
     if g.log_format not in ("text", "json"):
         raise InvalidArgument(f"invalid log format {g.log_format!r} (want text or json)")
+    if not g.root:
+        g.root = _default_root()
     return g, argv[i:]
+
+
+def _default_root() -> str:
+    """/run/runcgo, or $XDG_RUNTIME_DIR/runcgo for an unprivileged user (as runc's
+    /run/runc vs $XDG_RUNTIME_DIR/runc), made at once as runc does."""
+    if os.geteuid() == 0 and not os.environ.get("XDG_RUNTIME_DIR"):
+        return DEFAULT_ROOT  # the common case, without reading /proc
+    from .kernel.rootless import default_root, make_xdg_root
+
+    root, xdg = default_root(DEFAULT_ROOT)
+    if xdg:
+        try:
+            make_xdg_root(root)
+        except OSError as exc:
+            raise InvalidArgument(f"mkdir {root}: {os.strerror(exc.errno or 0).lower()} (the path "
+                                  "in $XDG_RUNTIME_DIR must be writable by the user)") from None
+    return root
 
 
 def _parser(cmd: str) -> Parser:
@@ -112,7 +131,7 @@ def _create_opts(a: SimpleNamespace, g: Globals) -> Any:
     return CreateOptions(bundle=a.bundle, pid_file=a.pid_file, console_socket=a.console_socket,
                          no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring,
                          preserve_fds=a.preserve_fds, systemd_cgroup=g.systemd_cgroup,
-                         network=_network_request(a))
+                         network=_network_request(a), rootless=g.rootless)
 
 
 def _network_request(a: SimpleNamespace) -> Any:
@@ -240,13 +259,30 @@ def cmd_list(argv: list[str], g: Globals) -> int:
     elif a.format == "json":
         print(json.dumps([s.oci() for s in states]))
     else:
+        store = Store(g.root)
         rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
         rows += [[s.id, str(s.pid if s.status != "stopped" else 0), s.status, s.bundle,
-                  s.created, s.owner or "root"] for s in states]
+                  s.created, s.owner or _dir_owner(store, s.id)] for s in states]
         widths = [max(12, *(len(r[i]) + 3 for r in rows)) for i in range(5)]
         for r in rows:
             print("".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + r[5])
     return 0
+
+
+def _dir_owner(store: Store, container_id: str) -> str:
+    """runc's OWNER column: the user owning the container's state directory."""
+    try:
+        uid = os.stat(store.dir(container_id)).st_uid
+    except OSError:
+        return "root"
+    if uid == 0:
+        return "root"
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
 
 
 def cmd_spec(argv: list[str], g: Globals) -> int:

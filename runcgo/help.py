@@ -55,7 +55,7 @@ FLAGS: dict[str, str] = {
     "--all": "signal every process of the container, not only its init",
     "--format": "output format: table or json (default: table)",
     "--quiet": "print only the container IDs",
-    "--rootless": "write a config for a rootless container (user namespace, no cgroups)",
+    "--rootless": "write a config for a rootless container (user namespace, host /sys bound)",
     "--process": "a process.json describing the process to run",
     "--tty": "allocate a pseudo-terminal (run: even when config.json says terminal: false)",
     "--cwd": "working directory inside the container",
@@ -108,6 +108,14 @@ FLAGS: dict[str, str] = {
 }
 
 
+def _default_root() -> str:
+    """What --root defaults to for this caller ($XDG_RUNTIME_DIR/runcgo when rootless)."""
+    from .kernel.rootless import default_root
+    from .state import DEFAULT_ROOT
+
+    return default_root(DEFAULT_ROOT)[0]
+
+
 def main_help() -> str:
     rows = "\n".join(f"   {name:<11} {summary}" for name, (_, summary) in sorted(COMMANDS.items()))
     return f"""NAME:
@@ -121,7 +129,7 @@ COMMANDS:
    help        show the commands, or the help of one command
 
 GLOBAL OPTIONS:
-   --root value        state directory (default: /run/runcgo)
+   --root value        state directory (default: {_default_root()})
    --log value         log file (default: standard error)
    --log-format value  text or json (default: text)
    --debug             also log debug messages

@@ -604,11 +604,18 @@ def default_spec(rootless: bool = False) -> dict[str, Any]:
         linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "network"]
         linux["namespaces"].append({"type": "user"})
         del linux["resources"]
-        spec["mounts"] = [m for m in spec["mounts"] if m["destination"] != "/sys"] + [
-            {"destination": "/sys", "type": "none", "source": "/sys",
-             "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}]
-        spec["mounts"] = [m for m in spec["mounts"] if m["type"] != "cgroup"]
+        # As runc's: sysfs can't be mounted without a network namespace of our
+        # own, so /sys is the host's, bound in place; no uid=/gid= options (ids
+        # the user namespace does not map).  The cgroup mount stays: the
+        # runtime binds the cgroups it could make, or its own.
+        mounts = []
         for m in spec["mounts"]:
-            if m["destination"] == "/dev/pts":
-                m["options"] = [o for o in m["options"] if o != "gid=5"]
+            if m["destination"] == "/sys":
+                m = {"destination": "/sys", "type": "none", "source": "/sys",
+                     "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
+            elif "options" in m:
+                m["options"] = [o for o in m["options"]
+                                if not o.startswith(("uid=", "gid="))]
+            mounts.append(m)
+        spec["mounts"] = mounts
     return spec

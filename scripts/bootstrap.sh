@@ -41,6 +41,8 @@ if [ "${1:-}" = "--tests" ]; then
         tmux                # terminal tests drive a real pty through tmux
         containernetworking-plugins iptables iproute2   # CNI networks (--network) and their checks
         runc crun           # the runtimes the benchmarks compare against
+        uidmap              # newuidmap/newgidmap: the rootless tier's several-range user namespaces
+        slirp4netns fuse-overlayfs   # podman rootless in the rootless tier (podman: docker-up.sh)
         qemu-system-x86 linux-image-amd64 systemd dbus   # the cgroup v2 VM tier
     )
 fi

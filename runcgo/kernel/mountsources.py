@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import _socket
 
     from ..spec import Mount
+    from .idmapmount import IdmapRequest
 
 
 @record
@@ -47,14 +48,17 @@ def bind_sources(mounts: list[Mount]) -> dict[int, tuple[str, str]]:
     return out
 
 
-def start(sources: dict[int, tuple[str, str]]) -> Opener:
-    """Fork the opener (call before entering the user namespace)."""
+def start(sources: dict[int, tuple[str, str]],
+          idmaps: dict[int, IdmapRequest] | None = None) -> Opener:
+    """Fork the opener (call before entering the user namespace).  For the mounts in
+    ``idmaps`` it sends a detached idmapped copy of the source (idmapmount.py)
+    instead of an O_PATH fd: only host root may idmap a host filesystem."""
     ours, theirs = S.pair()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the opener
         ours.close()
         try:
-            _serve(theirs, sources)
+            _serve(theirs, sources, idmaps or {})
         except BaseException as exc:
             try:
                 S.send(theirs, {"type": "error", "errno": getattr(exc, "errno", 0) or 0,
@@ -66,7 +70,8 @@ def start(sources: dict[int, tuple[str, str]]) -> Opener:
     return Opener(pid, ours, sources)
 
 
-def _serve(sock: _socket.socket, sources: dict[int, tuple[str, str]]) -> None:
+def _serve(sock: _socket.socket, sources: dict[int, tuple[str, str]],
+           idmaps: dict[int, IdmapRequest]) -> None:
     msg, fds = S.recv(sock)
     if msg is None or len(fds) != 1:
         return
@@ -74,9 +79,15 @@ def _serve(sock: _socket.socket, sources: dict[int, tuple[str, str]]) -> None:
     os.close(fds[0])
     for index, (source, dest) in sources.items():
         try:
-            fd = os.open(source, os.O_PATH | os.O_CLOEXEC)
+            if index in idmaps:
+                from .idmapmount import clone_idmapped
+
+                fd = clone_idmapped(source, idmaps[index], dest)
+            else:
+                fd = os.open(source, os.O_PATH | os.O_CLOEXEC)
         except OSError as exc:
-            raise OSError(exc.errno, f"bind mount source {source} for {dest}") from None
+            raise OSError(exc.errno, f"bind mount source {source} for {dest}"
+                          + (f": {exc.strerror}" if index in idmaps else "")) from None
         S.send(sock, {"type": "source", "index": index}, [fd])
         os.close(fd)
     S.send(sock, {"type": "done"})

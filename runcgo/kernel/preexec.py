@@ -84,6 +84,8 @@ def _preload(prepared: seccomp.Prepared | None, rootfs_plan: rootfs.RootfsPlan |
         from . import seccomp_notify  # noqa: F401
     if rootfs_plan is not None and rootfs_plan.mount_cgroup is not None:
         from .cgroups import mountfs  # noqa: F401
+    if rootfs_plan is not None and rootfs_plan.idmaps:
+        from . import idmapmount  # noqa: F401
 
 
 def run_setup_child(sock: _socket.socket, plan: InitPlan) -> NoReturn:
@@ -169,16 +171,27 @@ def _setup_child(sock: _socket.socket, plan: InitPlan) -> None:
             except OSError as exc:
                 raise OSError(exc.errno, f"open namespace {kind} path {path}") from None
     opener = None
-    if "user" in ns and plan.rootfs is not None:
+    # (Rootless, the opener would have no more access than the init, and could
+    # not join a mount namespace owned by the container's user namespace.)
+    if "user" in ns and plan.rootfs is not None and os.geteuid() == 0:
         sources = mountsources.bind_sources(plan.rootfs.mounts)
         if sources:  # opened as host root, in the container's mount namespace
-            opener = mountsources.start(sources)
+            opener = mountsources.start(sources, plan.rootfs.idmaps)
     if "user" in join_fds:
         sc.setns(join_fds.pop("user"), sc.CLONE_NEWUSER, ns["user"] or "")
     elif "user" in ns:
+        rootless = os.geteuid() != 0  # (after unshare we are nobody until mapped)
         sc.unshare(sc.CLONE_NEWUSER)
+        # An unprivileged parent can only write our /proc/PID/{uid_map,gid_map,
+        # setgroups} -- and newuidmap only open them -- while we are dumpable
+        # (else they belong to root): briefly, and with nothing of the container
+        # running yet.
+        if rootless:
+            sc.prctl(sc.PR_SET_DUMPABLE, 1)
         S.send(sock, {"type": "userns"})
         _expect(sock, "userns-done")
+        if rootless:
+            sc.prctl(sc.PR_SET_DUMPABLE, 0)
     if "user" in ns:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)

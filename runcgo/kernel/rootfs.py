@@ -24,6 +24,7 @@ from .mountinfo import unescape
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
 DEFAULT_DEVICES = [
     # path, major, minor
@@ -55,8 +56,11 @@ class RootfsPlan:
     own_mountns: bool = True  # False: a mount namespace joined by path (not ours to clean)
     mount_cgroup: Callable[[str, bool, int, bool], None] | None = None
     # Mount index -> O_PATH fd of its bind source, opened with the runtime's
-    # privileges when the init can't reach it itself (kernel/mountsources.py).
+    # privileges when the init can't reach it itself (kernel/mountsources.py);
+    # for an idmapped mount, the detached idmapped tree itself.
     source_fds: dict[int, int] = field(default_factory=dict)
+    # Mount index -> what its idmapping needs (kernel/idmapmount.py).
+    idmaps: dict[int, Any] = field(default_factory=dict)
 
 
 def prepare(plan: RootfsPlan) -> None:
@@ -73,6 +77,9 @@ def prepare(plan: RootfsPlan) -> None:
     try:
         dev_bound = False
         for i, m in enumerate(plan.mounts):
+            if i in plan.idmaps:
+                _mount_idmapped(rootfd, m, plan.idmaps[i], plan.source_fds.get(i))
+                continue
             _mount_one(rootfd, plan, m, plan.source_fds.get(i))
             if m.destination.rstrip("/") == "/dev" and (m.type == "bind" or mountopts.parse(m.options).is_bind):
                 dev_bound = True
@@ -139,7 +146,11 @@ def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount, source_fd: int | None = 
             try:
                 sc.mount(source, target, label, flags, mo.data_str)
             except OSError as exc:
-                raise OSError(exc.errno, f"mount {source!r} on {m.destination}") from None
+                if not (fstype == "sysfs" and exc.errno == 1 and plan.in_userns):
+                    raise OSError(exc.errno, f"mount {source!r} on {m.destination}") from None
+                new_fd = _bind_host_sysfs(rootfd, m.destination, target, flags)
+                os.close(target_fd)
+                target_fd = new_fd
         if mo.propagation or mo.attr_set or mo.attr_clr:
             os.close(target_fd)
             target_fd = P.open_in_root(rootfd, m.destination)
@@ -154,6 +165,65 @@ def _mount_one(rootfd: int, plan: RootfsPlan, m: Mount, source_fd: int | None = 
         raise
     finally:
         os.close(target_fd)
+
+
+def _mount_idmapped(rootfd: int, m: Mount, req: Any, tree_fd: int | None) -> None:
+    """An idmapped bind mount: attach the detached tree the opener made, or (no user
+    namespace: we are host root) make it here.  Flags such as ro follow as on a bind."""
+    from . import idmapmount
+
+    if not m.source:
+        raise OSError(2, f"idmapped mount to {m.destination} has no source")
+    if tree_fd is None:
+        if not os.path.exists(m.source):
+            raise FileNotFoundError(2, f"bind mount source {m.source} for {m.destination}")
+        tree = idmapmount.clone_idmapped(m.source, req, m.destination)
+    else:
+        tree = tree_fd
+    try:
+        is_dir = stat.S_ISDIR(os.fstat(tree).st_mode)
+        target_fd = P.prepare_target(rootfd, m.destination, is_dir)
+        try:
+            idmapmount.attach(tree, target_fd, m.destination)
+        finally:
+            os.close(target_fd)
+    finally:
+        if tree_fd is None:
+            os.close(tree)
+    mo = mountopts.parse(m.options)
+    extra = mo.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
+    if extra or mo.propagation or mo.attr_set or mo.attr_clr:
+        fd = P.open_in_root(rootfd, m.destination)
+        try:
+            target = P.fd_path(fd)
+            if extra:
+                sc.mount(None, target, None,
+                         sc.MS_BIND | sc.MS_REMOUNT | extra | _locked_flags(target))
+            for prop in mo.propagation:
+                sc.mount(None, target, None, prop)
+            if mo.attr_set or mo.attr_clr:
+                sc.mount_setattr(target, mo.attr_set, mo.attr_clr)
+        finally:
+            os.close(fd)
+
+
+def _bind_host_sysfs(rootfd: int, dest: str, target: str, flags: int) -> int:
+    """sysfs belongs to the network namespace: from a user namespace without a
+    network namespace of its own (rootless, ``spec --rootless``) the kernel
+    refuses a new one (EPERM).  Bind the host's /sys instead, recursively, with
+    the flags asked for -- what ``runc spec --rootless`` writes into the config,
+    and what later runc versions fall back to.  Returns the reopened target."""
+    try:
+        sc.mount("/sys", target, None, sc.MS_BIND | sc.MS_REC)
+    except OSError as exc:
+        raise OSError(exc.errno, f"mount 'sysfs' on {dest} (EPERM in a user namespace "
+                      "without its own network namespace), and bind of /sys") from None
+    fd = P.open_in_root(rootfd, dest)
+    extra = flags & (sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+    if extra:
+        path = P.fd_path(fd)
+        sc.mount(None, path, None, sc.MS_BIND | sc.MS_REMOUNT | extra | _locked_flags(path))
+    return fd
 
 
 def _read_only_later(m: Mount) -> bool:

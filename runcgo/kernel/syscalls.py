@@ -79,6 +79,8 @@ SYS_setns = 308
 SYS_unshare = 272
 SYS_openat2 = 437
 SYS_mount_setattr = 442
+SYS_open_tree = 428
+SYS_move_mount = 429
 SYS_keyctl = 250
 SYS_ioprio_set = 251
 SYS_sched_setattr = 314
@@ -250,6 +252,11 @@ MOUNT_ATTR = {
     "strictatime": 0x20, "nodiratime": 0x80, "nosymfollow": 0x200000,
 }
 MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_IDMAP = 0x100000
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
 
 
 def mount_setattr(path: str, attr_set: int, attr_clr: int, recursive: bool = True) -> None:
@@ -259,6 +266,34 @@ def mount_setattr(path: str, attr_set: int, attr_clr: int, recursive: bool = Tru
     if _libc.syscall(SYS_mount_setattr, ctypes.c_int(AT_FDCWD), _b(path), ctypes.c_uint(flags),
                      ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))) != 0:
         raise _fail("mount_setattr", path)
+
+
+def open_tree_clone(path: str, recursive: bool) -> int:
+    """open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at ``path``
+    (with the mounts below it if ``recursive``), as an fd."""
+    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    fd: int = _libc.syscall(SYS_open_tree, ctypes.c_int(AT_FDCWD), _b(path), ctypes.c_uint(flags))
+    if fd < 0:
+        raise _fail("open_tree", path)
+    return fd
+
+
+def mount_setattr_idmap(mount_fd: int, userns_fd: int, recursive: bool, what: str) -> None:
+    """mount_setattr(2) MOUNT_ATTR_IDMAP on a detached mount: its files' owners are
+    seen through the idmapping of the user namespace ``userns_fd``."""
+    attr = _MountAttr(MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
+    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    if _libc.syscall(SYS_mount_setattr, ctypes.c_int(mount_fd), b"", ctypes.c_uint(flags),
+                     ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))) != 0:
+        raise _fail("mount_setattr(MOUNT_ATTR_IDMAP)", what)
+
+
+def move_mount_fd(mount_fd: int, target_fd: int, what: str) -> None:
+    """move_mount(2): attach the detached mount ``mount_fd`` on ``target_fd``."""
+    flags = MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH
+    if _libc.syscall(SYS_move_mount, ctypes.c_int(mount_fd), b"", ctypes.c_int(target_fd), b"",
+                     ctypes.c_uint(flags)) != 0:
+        raise _fail("move_mount", what)
 
 
 def join_session_keyring(name: str | None) -> None:

@@ -54,6 +54,8 @@ class CreateOptions:
     force_terminal: bool = False
     # --network: a CNI network to attach (runcgo.net.request.NetworkRequest).
     network: Any = None
+    # --rootless true|false|auto (kernel/rootless.py): may cgroups be skipped?
+    rootless: str = "auto"
 
 
 def rfc3339_now() -> str:
@@ -83,7 +85,8 @@ def build_plan(container_id: str, spec: S.Spec, bundle: str, opts: CreateOptions
             propagation=linux.rootfs_propagation or "",
             readonly=bool(spec.root and spec.root.readonly), no_pivot=opts.no_pivot,
             in_userns="user" in ns, cgroupns="cgroup" in ns, own_mountns=ns["mount"] is None,
-            mount_cgroup=cg.mount_in_container if cg is not None else None)
+            mount_cgroup=cg.mount_in_container if cg is not None else None,
+            idmaps=_idmaps(mounts, linux))
     hooks = spec.hooks
     notify = prepared_seccomp is not None and prepared_seccomp.notify
     return preexec.InitPlan(
@@ -97,6 +100,43 @@ def build_plan(container_id: str, spec: S.Spec, bundle: str, opts: CreateOptions
         # which a seccomp notify agent must receive with the listener fd.
         runtime_hooks=bool(hooks and (hooks.prestart or hooks.create_runtime)) or notify,
         hooks=hooks, seccomp=prepared_seccomp, procattrs=procattr_steps(spec))
+
+
+def _idmaps(mounts: list[S.Mount], linux: S.Linux) -> dict[int, Any]:
+    """Mount index -> idmapmount.IdmapRequest, for the idmapped ones."""
+    if not any(m.uid_mappings or m.gid_mappings or "idmap" in (m.options or ())
+               or "ridmap" in (m.options or ()) for m in mounts):
+        return {}
+    from ..kernel.idmapmount import request_for
+
+    out = {}
+    for i, m in enumerate(mounts):
+        req = request_for(m, linux.uid_mappings, linux.gid_mappings)
+        if req is not None:
+            out[i] = req
+    return out
+
+
+def check_idmapped_mounts(spec: S.Spec) -> None:
+    """Idmapped mounts: bind mounts only, both maps (or a user namespace to take them
+    from), and host root to make them (runc's rules)."""
+    linux = spec.linux or S.Linux()
+    for i, m in enumerate(spec.mounts or ()):
+        opts = m.options or ()
+        flagged = "idmap" in opts or "ridmap" in opts
+        if not (m.uid_mappings or m.gid_mappings or flagged):
+            continue
+        where = f"$.mounts[{i}]"
+        if not (m.type == "bind" or "bind" in opts or "rbind" in opts):
+            raise ConfigError("id-mapped mounts are only supported for bind mounts", where + ".type")
+        uids = m.uid_mappings or (linux.uid_mappings if flagged else None)
+        gids = m.gid_mappings or (linux.gid_mappings if flagged else None)
+        if not uids or not gids:
+            raise ConfigError("id-mapped mounts must have both uid and gid mappings specified",
+                              where + (".uidMappings" if not uids else ".gidMappings"))
+        if os.geteuid() != 0:
+            raise ConfigError("id-mapped mounts are not supported for rootless containers "
+                              "(only host root may idmap a host filesystem)", where)
 
 
 def procattr_steps(spec: S.Spec) -> list[Callable[[], None]]:
@@ -163,16 +203,31 @@ def check_netns_sysctls(spec: S.Spec) -> None:
         raise ConfigError(f'sysctl "{key}" not allowed in host network namespace', "$.linux.sysctl")
 
 
-def _write_maps(pid: int, linux: S.Linux) -> None:
-    for name, maps in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
-        data = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps or ())
-        path = f"/proc/{pid}/{name}"
-        try:
-            with open(path, "w") as f:
-                f.write(data)
-        except OSError as exc:
-            raise SetupError("write " + name, path, exc.errno or 0,
-                             f"write {path} ({data.strip()!r}): {os.strerror(exc.errno or 0).lower()}") from None
+def check_rootless_euid(spec: S.Spec) -> None:
+    """An unprivileged caller: what the kernel would refuse later, said now (runc's checks
+    and words): a user namespace with maps, mapped uid=/gid= mount options, no extra groups."""
+    linux = spec.linux or S.Linux()
+    if "user" not in S.namespaces(spec):
+        raise ConfigError("rootless container requires user namespaces (add {\"type\": "
+                          "\"user\"} and uid/gid mappings, as `runcgo spec --rootless` writes)",
+                          "$.linux.namespaces")
+    for field, maps in (("uidMappings", linux.uid_mappings), ("gidMappings", linux.gid_mappings)):
+        if not maps and not S.namespaces(spec).get("user"):
+            raise ConfigError(f"rootless containers requires at least one "
+                              f"{field[:3].upper()} mapping", f"$.linux.{field}")
+    for i, m in enumerate(spec.mounts or ()):
+        for opt in m.options or ():
+            key, _, value = opt.partition("=")
+            maps = {"uid": linux.uid_mappings, "gid": linux.gid_mappings}.get(key)
+            if maps is None or not value.isdigit():
+                continue
+            if not any(x.container_id <= int(value) < x.container_id + x.size for x in maps):
+                raise ConfigError(f"cannot specify {key}= mount options for unmapped {key} in "
+                                  "rootless containers", f"$.mounts[{i}].options")
+    assert spec.process is not None
+    if spec.process.user.additional_gids:
+        raise ConfigError("cannot set any additional groups in a rootless container",
+                          "$.process.user.additionalGids")
 
 
 def check_cgroup_before_use(cg: cgroups.CgroupManager) -> None:
@@ -206,6 +261,9 @@ def preflight(bundle: str, opts: CreateOptions) -> S.Spec:
         spec.process.terminal = True
     check_no_mountns(spec)
     check_netns_sysctls(spec)
+    if os.geteuid() != 0:
+        check_rootless_euid(spec)
+    check_idmapped_mounts(spec)
     for warning in capabilities.check(spec.process.capabilities):
         log.warning(warning)
     lsm.check(spec.process.apparmor_profile, spec.process.selinux_label)
@@ -236,6 +294,9 @@ async def create_with_console(store: Store, container_id: str,
     check_id(container_id)
     bundle = os.path.abspath(opts.bundle)
     spec = preflight(bundle, opts)
+    from ..kernel.rootless import use_rootless_cgroups
+
+    rootless_cgroups = use_rootless_cgroups(opts.rootless, opts.systemd_cgroup)
     assert spec.process is not None
     net: Any = None
     if opts.network is not None:
@@ -258,7 +319,8 @@ async def create_with_console(store: Store, container_id: str,
     try:
         prepared = seccomp.prepare(linux.seccomp)
         os.mkfifo(fifo, 0o622)
-        cg = cgroups.new_manager(container_id, linux.cgroups_path, systemd=opts.systemd_cgroup)
+        cg = cgroups.new_manager(container_id, linux.cgroups_path, systemd=opts.systemd_cgroup,
+                                 rootless=rootless_cgroups)
         record = _InitRecord(store, container_id, cg)
         pending = record.write()  # before any cgroup directory exists
         cg.create()
@@ -456,7 +518,9 @@ class _Conversation:
                 raise SetupError("init", "", 0, "container init exited without reporting")
             kind = msg.get("type")
             if kind == "userns":
-                _write_maps(procs["setup"], self.linux)
+                from ..kernel.idmap import write_maps
+
+                write_maps(procs["setup"], self.linux.uid_mappings, self.linux.gid_mappings)
                 sync.send(sock, {"type": "userns-done"})
             elif kind == "pid":
                 pid = int(msg["pid"])

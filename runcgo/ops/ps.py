@@ -16,7 +16,7 @@ async def ps(store: Store, container_id: str) -> list[int]:
     A stopped container is not an error (runc lists what its cgroup still
     holds, usually nothing): a monitoring loop racing the container's exit
     gets an empty table, not a failure."""
-    from ..kernel.cgroups import from_state
+    from ..kernel.cgroups import CgroupError, from_state
 
     st = store.load(container_id)
     if not st.cgroup:
@@ -24,6 +24,12 @@ async def ps(store: Store, container_id: str) -> list[int]:
     cg = from_state(st.cgroup)
     if st.status == "stopped" and not cg.exists():
         return []
+    skipped = st.cgroup.get("skipped")
+    if skipped and (st.cgroup.get("driver") == "v2" or not st.cgroup.get("dirs")):
+        # runc fails too ("runc ps may fail if you don't have the full access to cgroups").
+        why = skipped if isinstance(skipped, str) else next(iter(skipped.values()), "")
+        raise CgroupError(f"unable to get all container pids: the rootless container has no "
+                          f"cgroup of its own ({why})")
     return cg.pids()
 
 

@@ -2,7 +2,7 @@
 
 INTERFACE CONTRACT (used by ops/ and kernel/preexec; keep it stable):
 
-    new_manager(container_id, cgroups_path, *, systemd=False) -> CgroupManager
+    new_manager(container_id, cgroups_path, *, systemd=False, rootless=False) -> CgroupManager
     from_state(d: dict) -> CgroupManager            # rebuild from state.json's "cgroup"
     freezer_state(d: dict) -> str                   # "frozen" | "thawed" (cheap)
     detect() -> str                                 # "v1" | "hybrid" | "v2"
@@ -59,8 +59,12 @@ def detect() -> str:
 
 
 def new_manager(container_id: str, cgroups_path: str | None, *,
-                systemd: bool = False) -> CgroupManager:
-    """The manager for a new container, with the driver the host calls for."""
+                systemd: bool = False, rootless: bool = False) -> CgroupManager:
+    """The manager for a new container, with the driver the host calls for.
+
+    ``rootless`` (kernel/rootless.py): cgroups we may not write are skipped
+    when no cgroupsPath was given and no limit needs them, as runc does."""
+    rootless = rootless and not cgroups_path
     if systemd:
         from .systemd import new_systemd
 
@@ -71,10 +75,10 @@ def new_manager(container_id: str, cgroups_path: str | None, *,
     if mode(hs) == "v2":
         from .v2 import new_v2
 
-        return new_v2(path, hs)
+        return new_v2(path, hs, rootless=rootless)
     from .v1 import new_v1
 
-    return new_v1(container_id, path, hs)
+    return new_v1(container_id, path, hs, rootless=rootless)
 
 
 def from_state(d: dict[str, Any]) -> CgroupManager:

@@ -9,12 +9,14 @@ no hugetlb hierarchy.  Only directories we made are recorded for removal.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 
 from .base import (
     CgroupError,
     CgroupManager,
+    log,
     mkdir_p,
     read_file,
     read_procs,
@@ -38,13 +40,20 @@ class V1Manager(CgroupManager):
     driver = "v1"
 
     def __init__(self, path: str, dirs: dict[str, str], controllers: dict[str, list[str]],
-                 created: list[str] | None = None) -> None:
+                 created: list[str] | None = None, rootless: bool = False,
+                 skipped: dict[str, str] | None = None) -> None:
         self.path = path
         # hierarchy name (``memory``, ``cpu,cpuacct``, ``systemd``, ``unified``) -> our dir
         self.dirs = dirs
         # hierarchy name -> the controllers it carries (``name=systemd`` included)
         self.controllers = controllers
         self.created = created if created is not None else []
+        # Rootless (runc's rule: --rootless and no explicit cgroupsPath): a
+        # hierarchy we may not write to is skipped -- the container stays in
+        # our own cgroup there -- unless a limit needs it.  hierarchy -> why.
+        self.rootless = rootless
+        self.skipped = skipped if skipped is not None else {}
+        self.own_dirs: dict[str, str] = {}  # skipped hierarchy -> our own cgroup there
 
     # -- lookup --------------------------------------------------------------
     def dir_for(self, ctrl: str) -> str | None:
@@ -65,7 +74,14 @@ class V1Manager(CgroupManager):
 
     # -- lifecycle -----------------------------------------------------------
     def create(self) -> None:
-        for name, d in self.dirs.items():
+        for name, d in list(self.dirs.items()):
+            if self.rootless:
+                why = rootless_skip(d, self.created)
+                if why:
+                    self.skipped[name] = why
+                    self.own_dirs[name] = os.path.dirname(d)  # the path is just the ID
+                    del self.dirs[name]
+                    continue
             made = mkdir_p(d, self.created)
             if "cpuset" in self.controllers.get(name, ()):
                 from .v1_resources import cpuset_fill
@@ -117,8 +133,30 @@ class V1Manager(CgroupManager):
             resources = LinuxResources()
         from . import v1_resources  # parent only; lazily: not every command sets limits
 
-        v1_resources.set_all(self.dir_for, resources, unified=self.unified_dir(),
-                             devices=devices)
+        dir_for = self.dir_for
+        if self.rootless:
+            # runc: device rules are "not expected to work" rootless (writing them
+            # needs CAP_SYS_ADMIN even in a delegated cgroup; the devices are bind
+            # mounts of the host's, with its permissions): tried, never fatal.
+            if self.dir_for("devices") is not None:
+                try:
+                    v1_resources.set_devices(self.dir_for, resources, devices)
+                except CgroupError as exc:
+                    log.debug("rootless: device rules not applied: %s", exc)
+            devices = None
+            resources = _without_devices(resources)
+            dir_for = self._rootless_dir_for
+        v1_resources.set_all(dir_for, resources, unified=self.unified_dir(), devices=devices)
+
+    def _rootless_dir_for(self, ctrl: str) -> str | None:
+        d = self.dir_for(ctrl)
+        if d is None:
+            for name, why in self.skipped.items():
+                if ctrl in self.controllers.get(name, ()):
+                    raise CgroupError(f"cannot set {ctrl} limit: rootless container could not "
+                                      f"create its cgroup ({why}); drop the limit or "
+                                      "delegate the cgroup to this user")
+        return d
 
     def destroy(self) -> None:
         # Sub-cgroups the container made in a cgroup we made are its own; in
@@ -138,6 +176,11 @@ class V1Manager(CgroupManager):
     def _freezer(self, value: str, timeout: float = 10.0) -> None:
         d = self.dir_for("freezer")
         if not d:
+            why = next((w for n, w in self.skipped.items()
+                        if "freezer" in self.controllers.get(n, ())), "")
+            if why:  # runc's words, and the reason
+                raise CgroupError("cannot toggle freezer: cgroups not configured for container "
+                                  f"(rootless: {why})")
             raise CgroupError("pause/resume: the freezer cgroup controller is not available")
         # FREEZING can stall when a task is in an uninterruptible sleep; rewriting
         # the state nudges the kernel to retry (runc does the same).
@@ -182,14 +225,48 @@ class V1Manager(CgroupManager):
         return stats.v1_stats(self.dir_for, self.unified_dir())
 
     def to_state(self) -> dict[str, Any]:
-        return {"driver": "v1", "path": self.path, "dirs": self.dirs,
-                "controllers": self.controllers, "created": self.created}
+        out: dict[str, Any] = {"driver": "v1", "path": self.path, "dirs": self.dirs,
+                               "controllers": self.controllers, "created": self.created}
+        if self.rootless:
+            out["rootless"] = True
+            out["skipped"] = self.skipped
+        return out
 
     def mount_in_container(self, target: str, readonly: bool, flags: int,
                            cgroupns: bool) -> None:
         from . import mountfs  # preloaded by the init's setup child (preexec._preload)
 
-        mountfs.mount_v1(target, self.dirs, self.controllers, readonly, flags)
+        dirs = dict(self.dirs)
+        for name in self.skipped:  # still in our own cgroup there: show that one
+            dirs[name] = self.own_dirs.get(name, "")
+        mountfs.mount_v1(target, {k: v for k, v in dirs.items() if v}, self.controllers,
+                         readonly, flags)
+
+
+def rootless_skip(d: str, created: list[str]) -> str:
+    """Why a rootless container can't use cgroup dir ``d`` ("" if it can): mkdir
+    refused, or a directory that exists but that we may not move a process into."""
+    try:
+        mkdir_p(d, created)
+    except CgroupError as exc:
+        if isinstance(exc.__cause__, OSError) and exc.__cause__.errno in _NO_PERMISSION:
+            return str(exc)
+        raise
+    procs = os.path.join(d, "cgroup.procs")
+    if os.path.exists(procs) and not os.access(procs, os.W_OK):
+        return f"open {procs}: permission denied"
+    return ""
+
+
+_NO_PERMISSION = (errno.EPERM, errno.EACCES, errno.EROFS)
+
+
+def _without_devices(resources: LinuxResources) -> LinuxResources:
+    if not resources.devices:
+        return resources
+    from ..._struct import replace
+
+    return replace(resources, devices=None)
 
 
 def enable_controllers(d: str, created: Sequence[str]) -> None:
@@ -213,7 +290,8 @@ def enable_controllers(d: str, created: Sequence[str]) -> None:
                         continue
 
 
-def new_v1(container_id: str, cgroups_path: str, hs: list[Hierarchy] | None = None) -> V1Manager:
+def new_v1(container_id: str, cgroups_path: str, hs: list[Hierarchy] | None = None,
+           rootless: bool = False) -> V1Manager:
     """A v1/hybrid manager for ``cgroups_path`` (absolute or relative to our own cgroup)."""
     del container_id
     hs = hierarchies() if hs is None else hs
@@ -224,7 +302,7 @@ def new_v1(container_id: str, cgroups_path: str, hs: list[Hierarchy] | None = No
         name = "unified" if h.version == 2 else h.name
         dirs[name] = hierarchy_dir(h, cgroups_path, own)
         ctrls[name] = list(h.controllers)
-    return V1Manager(cgroups_path, dirs, ctrls)
+    return V1Manager(cgroups_path, dirs, ctrls, rootless=rootless)
 
 
 def from_state_v1(d: dict[str, Any]) -> V1Manager:
@@ -232,4 +310,5 @@ def from_state_v1(d: dict[str, Any]) -> V1Manager:
     ctrls = d.get("controllers")
     if ctrls is None:  # state written by the foundation's placeholder driver
         ctrls = {k: [k] for k in dirs}
-    return V1Manager(d.get("path", ""), dirs, dict(ctrls), list(d.get("created") or []))
+    return V1Manager(d.get("path", ""), dirs, dict(ctrls), list(d.get("created") or []),
+                     rootless=bool(d.get("rootless")), skipped=dict(d.get("skipped") or {}))

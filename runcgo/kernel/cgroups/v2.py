@@ -79,11 +79,16 @@ class V2Manager(CgroupManager):
     driver = "v2"
 
     def __init__(self, path: str, dirpath: str, mountpoint: str,
-                 created: list[str] | None = None) -> None:
+                 created: list[str] | None = None, rootless: bool = False,
+                 skipped: str = "") -> None:
         self.path = path
         self.dir = dirpath
         self.mountpoint = mountpoint
         self.created = created if created is not None else []
+        # Rootless without a delegated subtree (runc's rule, see v1.py): no
+        # cgroup of our own; ``skipped`` says why, and any limit is an error.
+        self.rootless = rootless
+        self.skipped = skipped
 
     def memory_dir(self) -> str | None:
         return self.dir
@@ -92,11 +97,17 @@ class V2Manager(CgroupManager):
         return os.path.isdir(self.dir)
 
     def create(self) -> None:
+        if self.rootless:
+            from .v1 import rootless_skip
+
+            self.skipped = rootless_skip(self.dir, self.created)
+            if self.skipped:
+                return
         mkdir_p(self.dir, self.created)
         enable_down(self.mountpoint, self.dir)
 
     def self_join(self) -> tuple[str | None, list[str]] | None:
-        return self.dir, []
+        return (None, []) if self.skipped else (self.dir, [])
 
     def sub(self, paths: dict[str, str]) -> V2Manager:
         from .paths import sub_dir
@@ -108,6 +119,8 @@ class V2Manager(CgroupManager):
         return V2Manager(self.path, sub_dir(self.dir, paths[""]), self.mountpoint)
 
     def apply(self, pid: int) -> None:
+        if self.skipped:
+            return
         if not os.path.isdir(self.dir):  # e.g. exec --cgroup with a sub-cgroup not made yet
             raise CgroupError(f"adding pid {pid} to cgroups: open "
                               f"{os.path.join(self.dir, 'cgroup.procs')}: no such file or directory")
@@ -131,6 +144,21 @@ class V2Manager(CgroupManager):
             resources = LinuxResources()
         from . import v2_resources  # parent only; lazily: not every command sets limits
 
+        if self.rootless:
+            # runc: device filtering (eBPF, CAP_SYS_ADMIN) is skipped rootless.
+            from ..._struct import replace
+
+            devices = None
+            resources = replace(resources, devices=None)
+            if self.skipped:
+                from ..._struct import to_builtins
+
+                asked = sorted(k for k, v in (to_builtins(resources) or {}).items() if v)
+                if asked:
+                    raise CgroupError(f"cannot set {', '.join(asked)} limits: rootless container "
+                                      f"could not create its cgroup ({self.skipped}); drop the "
+                                      "limits or delegate a cgroup to this user")
+                return
         v2_resources.set_all(self.dir, resources, devices=devices)
 
     def destroy(self) -> None:
@@ -145,6 +173,9 @@ class V2Manager(CgroupManager):
         self._freeze(False)
 
     def _freeze(self, frozen: bool, timeout: float = 10.0) -> None:
+        if self.skipped:
+            raise CgroupError(f"pause/resume: the container has no cgroup of its own "
+                              f"(rootless: {self.skipped})")
         write_file(self.dir, "cgroup.freeze", "1" if frozen else "0", "freezer")
         # The write only requests the state; cgroup.events says when it is reached.
         deadline = time.monotonic() + timeout
@@ -174,14 +205,26 @@ class V2Manager(CgroupManager):
         return stats.v2_stats(self.dir)
 
     def to_state(self) -> dict[str, Any]:
-        return {"driver": "v2", "path": self.path, "dir": self.dir,
-                "mountpoint": self.mountpoint, "created": self.created}
+        out: dict[str, Any] = {"driver": "v2", "path": self.path, "dir": self.dir,
+                               "mountpoint": self.mountpoint, "created": self.created}
+        if self.rootless:
+            out["rootless"] = True
+            out["skipped"] = self.skipped
+        return out
 
     def mount_in_container(self, target: str, readonly: bool, flags: int,
                            cgroupns: bool) -> None:
         from . import mountfs  # preloaded by the init's setup child (preexec._preload)
 
-        mountfs.mount_v2(target, self.dir, readonly, flags, cgroupns)
+        # Skipped rootless: the init is still in our own cgroup; show that one.
+        mountfs.mount_v2(target, self.own_dir if self.skipped else self.dir, readonly, flags,
+                         cgroupns)
+
+    @property
+    def own_dir(self) -> str:
+        from .paths import own_cgroups
+
+        return os.path.join(self.mountpoint, own_cgroups().get("", "/").lstrip("/")).rstrip("/")
 
     def kill_all(self, sig: int) -> None:
         """SIGKILL through cgroup.kill (atomic, kernel 5.14+) when available."""
@@ -195,10 +238,11 @@ class V2Manager(CgroupManager):
 
 def from_state_v2(d: dict[str, Any]) -> V2Manager:
     return V2Manager(d.get("path", ""), d["dir"], d.get("mountpoint", "/sys/fs/cgroup"),
-                     list(d.get("created") or []))
+                     list(d.get("created") or []), rootless=bool(d.get("rootless")),
+                     skipped=str(d.get("skipped") or ""))
 
 
-def new_v2(cgroups_path: str, hs: list[Any] | None = None) -> V2Manager:
+def new_v2(cgroups_path: str, hs: list[Any] | None = None, rootless: bool = False) -> V2Manager:
     """A v2 manager for ``cgroups_path`` on the unified hierarchy."""
     from .paths import hierarchies, hierarchy_dir
 
@@ -207,4 +251,4 @@ def new_v2(cgroups_path: str, hs: list[Any] | None = None) -> V2Manager:
     if h is None:
         raise CgroupError("no cgroup2 hierarchy mounted")
     return V2Manager(cgroups_path, hierarchy_dir(h, cgroups_path, parent_of_own=True),
-                     h.mountpoint)
+                     h.mountpoint, rootless=rootless)
