@@ -1,0 +1,94 @@
+"""Waves of concurrent ``rt.run()`` under one shared parent cgroup, the parent
+existing beforehand or made by the creates themselves (issue 20).
+
+Every wave is 100 containers of ``true`` created, started, waited for and
+deleted at once from one Runtime; the next wave reuses the same slots
+(``parent/slotK``).  Any failed create fails the test, and so does anything
+that grows or stays: state entries, cgroup directories below the parent,
+container processes, the API process's and the fork servers' fds and threads.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from waves import Bundles, cgroup_dirs, make_parent, remove_parent, soak, tagged_processes
+
+import runcgo
+
+from conftest import REPORT
+
+pytestmark = pytest.mark.anyio
+
+WAVES = int(os.environ.get("RUNCGO_SOAK_WAVES", "10"))
+BURST = int(os.environ.get("RUNCGO_SOAK_BURST", "500"))
+WAVE = 100
+
+
+def _leftovers(root: str, parent: str, tag: str) -> list[str]:
+    time.sleep(0.1)  # the last inits' exit may still be reaching the kernel
+    out = [f"state {n}" for n in os.listdir(root)] if os.path.isdir(root) else []
+    out += [f"cgroup {d}" for d in cgroup_dirs(parent)]
+    return out + [f"process {p}" for p in tagged_processes(tag)]
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.mark.parametrize("parent_before", ["existing", "absent"])
+@pytest.mark.timeout(60 + WAVES * 10)
+async def test_waves_under_a_shared_parent(tmp_path: Path, anyio_backend: str,
+                                           parent_before: str) -> None:
+    tag = f"scale-soak-{uuid.uuid4().hex[:6]}"
+    parent = f"/runcgo-test-scale-{tag}"
+    root = str(tmp_path / "state")
+    if parent_before == "existing":
+        make_parent(parent)
+    b = Bundles(str(tmp_path), parent, tag, ["true"], WAVE)
+    try:
+        async with runcgo.Runtime(root=root) as rt:
+            waves = await soak(rt, b, WAVES)
+        left = _leftovers(root, parent, tag)
+    finally:
+        remove_parent(parent)
+    failed = [f for w in waves for f in w.failures]
+    first, last = waves[0], waves[-1]
+    REPORT.append(
+        f"soak ({anyio_backend}, parent {parent_before}): {WAVES * WAVE} containers in "
+        f"{sum(w.seconds for w in waves):.1f} s ({WAVES * WAVE / sum(w.seconds for w in waves):.0f}"
+        f"/s), {len(failed)} failed; API RSS {first.rss_kib // 1024}->{last.rss_kib // 1024} MB,"
+        f" fds {first.fds}->{last.fds}, threads {first.threads}->{last.threads}; fork servers "
+        f"RSS {first.server_rss_kib // 1024}->{last.server_rss_kib // 1024} MB, fds "
+        f"{first.server_fds}->{last.server_fds}; left {len(left)}")
+    assert failed == [], f"{len(failed)} of {WAVES * WAVE} failed: {failed[:3]}"
+    assert left == [], left[:5]
+    assert last.fds <= first.fds, "the API process's fds grew"
+    assert last.threads <= first.threads, "the API process's threads grew"
+    assert last.server_fds <= first.server_fds, "the fork servers' fds grew"
+
+
+@pytest.mark.timeout(60 + BURST // 5)
+async def test_one_burst(tmp_path: Path, anyio_backend: str) -> None:
+    """BURST containers at once under one parent nobody made yet."""
+    if anyio_backend != "asyncio":
+        pytest.skip("one backend is enough for the burst; the waves run both")
+    tag = f"scale-burst-{uuid.uuid4().hex[:6]}"
+    parent = f"/runcgo-test-scale-{tag}"
+    root = str(tmp_path / "state")
+    b = Bundles(str(tmp_path), parent, tag, ["true"], BURST)
+    try:
+        async with runcgo.Runtime(root=root) as rt:
+            (wave,) = await soak(rt, b, 1)
+        left = _leftovers(root, parent, tag)
+    finally:
+        remove_parent(parent)
+    REPORT.append(f"soak burst: {BURST} at once in {wave.seconds:.1f} s, "
+                  f"{len(wave.failures)} failed, left {len(left)}")
+    assert wave.failures == [], f"{len(wave.failures)} of {BURST} failed: {wave.failures[:3]}"
+    assert left == [], left[:5]
