@@ -6,6 +6,8 @@ containers as root and call the installed `runcgo` console script.
 
     .venv/bin/nox -s tests            # unit + integration (root)
     .venv/bin/nox -s faults load      # fault injection and load tiers (root)
+    .venv/bin/nox -s soak             # 4,500 containers in waves through the API, no leak (root)
+    .venv/bin/nox -s bench_scale      # the API with 50/200/1000 live containers vs crun, runc
     .venv/bin/nox -s lint typecheck
     .venv/bin/nox -s demo             # one real container
     .venv/bin/nox -s docker           # Docker/containerd/podman tier (installs and starts engines)
@@ -63,6 +65,27 @@ def load(session: nox.Session) -> None:
     no failures, no leaks, an empty state root after."""
     session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "tests/load",
                 *session.posargs, external=True)
+
+
+@nox.session(python=False)
+def soak(session: nox.Session) -> None:
+    """Soak (root, CI tier, ~1-2 min here): waves of 100 concurrent ``rt.run()`` under one
+    shared parent cgroup, existing and not, on asyncio and trio ($RUNCGO_SOAK_WAVES per
+    case, default 10: 4,000 containers) and one burst ($RUNCGO_SOAK_BURST, default 500).
+    Fails on any failed create and on any leak: state entries, cgroup dirs, processes,
+    growth of the API's or the fork servers' fds or threads."""
+    session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/soak",
+                *session.posargs, external=True)
+
+
+@nox.session(python=False)
+def bench_scale(session: nox.Session) -> None:
+    """The async API at orchestrator scale (root; not a test): N = 50, 200, 1000 live
+    ``sleep`` containers brought up at once, ms per container vs crun's and runc's
+    concurrent ``run -d``, teardown times, supervisor RSS; then a soak of 20 waves of
+    100 reporting RSS/fds/threads growth per wave.  ``-- --n 50,200`` picks the Ns."""
+    session.run(PY, "tests/bench/bench_scale.py", *session.posargs, external=True)
+    session.run(PY, "tests/bench/bench_scale.py", "--soak", "20", external=True)
 
 
 @nox.session(python=False)
