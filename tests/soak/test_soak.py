@@ -94,3 +94,43 @@ def test_one_burst(tmp_path: Path) -> None:
                   f"{len(wave.failures)} failed, left {len(left)}")
     assert wave.failures == [], f"{len(wave.failures)} of {BURST} failed: {wave.failures[:3]}"
     assert left == [], left[:5]
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(120)
+async def test_cancelled_and_failed_creates_leave_nothing(tmp_path: Path) -> None:
+    """A wave cancelled part-way (some containers created, some being created,
+    some running) with one create in five failing (its program does not exist):
+    the Runtime still closes, and nothing is left of any of them."""
+    tag = f"scale-cancel-{uuid.uuid4().hex[:6]}"
+    parent = f"/runcgo-test-scale-{tag}"
+    root = str(tmp_path / "state")
+    make_parent(parent)
+    b = Bundles(str(tmp_path), parent, tag, ["sleep", "60"], WAVE)
+    bad = Bundles(str(tmp_path), parent, f"{tag}x", ["/no/such/program"], WAVE // 5)
+    failed: list[str] = []
+    ran: list[str] = []
+    try:
+        async with runcgo.Runtime(root=root) as rt:
+
+            async def one(k: int) -> None:
+                path = bad.paths[k // 5] if k % 5 == 0 else b.paths[k]
+                try:
+                    async with rt.run(f"{tag}-{k}", path, stdio="null") as c:
+                        ran.append(c.id)
+                        await c.wait()
+                except runcgo.RuncgoError as e:
+                    failed.append(str(e))
+
+            with anyio.move_on_after(1.0):
+                async with anyio.create_task_group() as tg:
+                    for k in range(WAVE):
+                        tg.start_soon(one, k)
+        left = _leftovers(root, parent, tag)
+    finally:
+        remove_parent(parent)
+    REPORT.append(f"soak cancel: {len(ran)} running and {len(failed)} failed when cancelled; "
+                  f"left {len(left)}")
+    assert ran, "nothing was running yet when the wave was cancelled: no test"
+    assert failed and all("no/such/program" in f for f in failed), failed[:3]
+    assert left == [], left[:5]

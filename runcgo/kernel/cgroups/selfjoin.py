@@ -27,7 +27,7 @@ import errno
 import os
 
 from ..._record import record
-from ...errors import RuncgoError
+from ...errors import RuncgoError, SetupError, strerror
 from .. import syscalls as sc
 
 __all__ = ["Forked", "fork_joined", "join_tasks"]
@@ -64,10 +64,21 @@ def fork_joined(how: tuple[str | None, list[str]] | None, ns_flags: int = 0) -> 
             except OSError:
                 if fd >= 0:
                     tasks = None
-        return Forked(os.fork(), tasks, False)
+        return Forked(_fork(), tasks, False)
     finally:
         if fd >= 0:
             os.close(fd)
+
+
+def _fork() -> int:
+    """os.fork(), its failure said in one line: at scale EAGAIN is a limit reached."""
+    try:
+        return os.fork()
+    except OSError as exc:
+        hint = (" (a pids cgroup limit, RLIMIT_NPROC or kernel.pid_max reached)"
+                if exc.errno == errno.EAGAIN else "")
+        raise SetupError("fork", "", exc.errno or 0,
+                         f"fork the container's init: {strerror(exc.errno or 0)}{hint}") from None
 
 
 def join_tasks(tasks: list[str]) -> None:
