@@ -10,7 +10,9 @@ Scale mode: for each N, N ``sleep`` containers held alive, each with its own
 processes launched together), then torn down (the API: kill, wait, delete;
 the CLIs: N ``delete --force`` at once).  Per N the runtimes run back to back
 on fresh bundles; "ms/ctr up" is the wall time of the bring-up divided by N.
-"API RSS" is the supervising Python process, "servers" its fork servers.
+"API RSS" is the supervising Python process, "servers" its fork servers;
+"API CPU" is the CPU time of both (with the setup children they reaped) per
+container brought up -- steadier than wall time on a shared machine.
 
 Soak mode: waves of ``--wave`` concurrent ``rt.run()`` of ``true`` under one
 shared parent; per wave its time and the supervisor's RSS, fds and threads,
@@ -52,6 +54,13 @@ from waves import (  # noqa: E402
 import runcgo  # noqa: E402
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds of a process and the children it reaped (user + system)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def _left(root: str, parent: str, tag: str) -> list[str]:
     out = [f"state {n}" for n in (os.listdir(root) if os.path.isdir(root) else [])]
     out += [f"cgroup {d}" for d in cgroup_dirs(parent)]
@@ -72,11 +81,14 @@ async def api_scale(root: str, b: Bundles) -> dict[str, float]:
             except runcgo.RuncgoError as e:
                 failures.append(str(e))
 
+        servers = [c.proc.pid for c in rt._clients]
+        cpu0 = time.process_time() + sum(_cpu(p) for p in servers)
         t0 = time.perf_counter()
         async with anyio.create_task_group() as tg:
             for k in range(b.slots):
                 tg.start_soon(up, k)
         t_up = time.perf_counter() - t0
+        cpu_up = time.process_time() + sum(_cpu(p) for p in servers) - cpu0
         running = sum(1 for s in await rt.list() if s.status == "running")
         rss, fds, threads = proc_figures()
         srv_rss = sum(proc_figures(c.proc.pid)[0] for c in rt._clients)
@@ -93,7 +105,7 @@ async def api_scale(root: str, b: Bundles) -> dict[str, float]:
         t_down = time.perf_counter() - t0
     if failures:
         print(f"#   API: {len(failures)} failed, e.g. {failures[0]}")
-    return {"up": t_up, "down": t_down, "rss": rss, "fds": fds, "threads": threads,
+    return {"up": t_up, "cpu": cpu_up, "down": t_down, "rss": rss, "fds": fds, "threads": threads,
             "srv_rss": srv_rss, "running": running}
 
 
@@ -159,7 +171,7 @@ def scale_mode(a: argparse.Namespace, tmp: str, clis: dict[str, str]) -> None:
           "at once; ms per container up, teardown seconds, supervisor RSS")
     head = "| N | " + " | ".join(f"{x} ms/ctr up" for x in names) + " | api ÷ crun | " + \
         " | ".join(f"{x} teardown s" for x in names) + " | API RSS MB | servers RSS MB | " \
-        "API fds | API threads |"
+        "API fds | API threads | API CPU ms/ctr up |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for n, row in rows:
@@ -169,11 +181,13 @@ def scale_mode(a: argparse.Namespace, tmp: str, clis: dict[str, str]) -> None:
         print(f"| {n} | " + " | ".join(f"{u:.1f}" for u in ups) + f" | {ratio} | "
               + " | ".join(f"{row[x]['down']:.2f}" for x in names)
               + f" | {api['rss'] / 1024:.0f} | {api['srv_rss'] / 1024:.0f} | {api['fds']:.0f}"
-              f" | {api['threads']:.0f} |")
+              f" | {api['threads']:.0f} | {api['cpu'] * 1000 / n:.2f} |")
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         growth = (last[1]["api"]["up"] / last[0]) / (first[1]["api"]["up"] / first[0]) - 1
-        print(f"API bring-up per container, N={first[0]} -> N={last[0]}: {growth:+.0%}")
+        cpu_growth = (last[1]["api"]["cpu"] / last[0]) / (first[1]["api"]["cpu"] / first[0]) - 1
+        print(f"API bring-up per container, N={first[0]} -> N={last[0]}: wall {growth:+.0%}, "
+              f"CPU of the API process and its fork servers {cpu_growth:+.0%}")
 
 
 def soak_mode(a: argparse.Namespace, tmp: str) -> int:
