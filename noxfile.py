@@ -84,6 +84,7 @@ def bench_scale(session: nox.Session) -> None:
     ``sleep`` containers brought up at once, ms per container vs crun's and runc's
     concurrent ``run -d``, teardown times, supervisor RSS; then a soak of 20 waves of
     100 reporting RSS/fds/threads growth per wave.  ``-- --n 50,200`` picks the Ns."""
+    session.run(PY, "-m", "compileall", "-q", "runcgo", external=True)  # as installed
     session.run(PY, "tests/bench/bench_scale.py", *session.posargs, external=True)
     session.run(PY, "tests/bench/bench_scale.py", "--soak", "20", external=True)
 

@@ -349,6 +349,17 @@ def _preload() -> None:
     (and so the first container is as fast as the hundredth)."""
     from ..kernel import capabilities, cgroups, preexec, rootfs, seccomp  # noqa: F401
 
+    # The host's cgroup driver too: the first create of each fork server paid
+    # for importing it (and devrules), while it held up the others queued on it.
+    try:
+        host = cgroups.detect()
+    except Exception:  # no cgroups mounted: create will say so
+        return
+    if host == "v2":
+        from ..kernel.cgroups import v2, v2_resources  # noqa: F401
+    else:
+        from ..kernel.cgroups import devrules, v1, v1_resources  # noqa: F401
+
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="runcgo-forkserver")

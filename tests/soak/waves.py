@@ -67,7 +67,22 @@ def cgroup_dirs(rel: str) -> list[str]:
 
 
 def remove_parent(rel: str) -> None:
-    """Remove the parent and anything left below it (after a failed run)."""
+    """Remove the parent and anything left below it (after a failed run): the
+    processes in those cgroups first -- a created container's init that never
+    exec'd still looks like a fork server and carries no tag."""
+    import signal
+
+    for _ in range(50):
+        pids = set()
+        for d in cgroup_dirs(rel):
+            with contextlib.suppress(OSError), open(os.path.join(d, "cgroup.procs")) as f:
+                pids |= {int(x) for x in f.read().split()}
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
     for h in hierarchies():
         top = os.path.join(h, rel.lstrip("/"))
         if os.path.isdir(top):
@@ -131,6 +146,15 @@ class Bundles:
                 cfg["ociVersion"] = self.oci_version
                 bundles.write_config(path, cfg)
             self.paths.append(path)
+
+    def warm(self, k: int) -> str:
+        """A bundle of ``true`` in its own slot ``warmK``, for warming a Runtime up."""
+        path = os.path.join(self.tmp, f"{self.tag}-warm{k}")
+        if not os.path.isdir(path):
+            bundles.shared_rootfs_bundle(path, os.path.join(self.tmp, "rootfs"), ["true"],
+                                         f"{self.parent}/warm{k}",
+                                         ["PATH=/bin", f"{TAG_VAR}={self.tag}"])
+        return path
 
 
 @dataclass
