@@ -118,11 +118,13 @@ async def test_cancelled_and_failed_creates_leave_nothing(tmp_path: Path) -> Non
                 try:
                     async with rt.run(f"{tag}-{k}", path, stdio="null") as c:
                         ran.append(c.id)
+                        if len(ran) == WAVE // 4:  # the rest still being made
+                            tg.cancel_scope.cancel()
                         await c.wait()
                 except runcgo.RuncgoError as e:
                     failed.append(str(e))
 
-            with anyio.move_on_after(1.0):
+            with anyio.fail_after(60):
                 async with anyio.create_task_group() as tg:
                     for k in range(WAVE):
                         tg.start_soon(one, k)
@@ -131,6 +133,6 @@ async def test_cancelled_and_failed_creates_leave_nothing(tmp_path: Path) -> Non
         remove_parent(parent)
     REPORT.append(f"soak cancel: {len(ran)} running and {len(failed)} failed when cancelled; "
                   f"left {len(left)}")
-    assert ran, "nothing was running yet when the wave was cancelled: no test"
-    assert failed and all("no/such/program" in f for f in failed), failed[:3]
+    assert len(ran) < WAVE - WAVE // 5, "the whole wave ran before the cancel: no test"
+    assert all("no/such/program" in f for f in failed), failed[:3]
     assert left == [], left[:5]
