@@ -29,9 +29,11 @@ PY = sys.executable  # nox runs from .venv/bin/nox: this is the project venv's p
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (integration needs root), warnings as errors."""
-    # The Docker tier, the cgroup-v2 VM tier, the fault and load tiers have their own sessions.
+    # The Docker tier, the cgroup-v2 VM tier, the fault, load and soak tiers have their own
+    # sessions.
     session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "--ignore=tests/docker",
-                "--ignore=tests/cgroup2", "--ignore=tests/faults", "--ignore=tests/load", "tests",
+                "--ignore=tests/cgroup2", "--ignore=tests/faults", "--ignore=tests/load",
+                "--ignore=tests/soak", "tests",
                 *session.posargs,
                 external=True)
 
