@@ -6,6 +6,8 @@ containers as root and call the installed `runcgo` console script.
 
     .venv/bin/nox -s tests            # unit + integration (root)
     .venv/bin/nox -s faults load      # fault injection and load tiers (root)
+    .venv/bin/nox -s soak             # 4,500 containers in waves through the API, no leak (root)
+    .venv/bin/nox -s bench_scale      # the API with 50/200/1000 live containers vs crun, runc
     .venv/bin/nox -s lint typecheck
     .venv/bin/nox -s demo             # one real container
     .venv/bin/nox -s docker           # Docker/containerd/podman tier (installs and starts engines)
@@ -28,10 +30,11 @@ PY = sys.executable  # nox runs from .venv/bin/nox: this is the project venv's p
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (integration needs root), warnings as errors."""
-    # The Docker tier, the cgroup-v2 VM tier, the fault and load tiers have their own sessions.
+    # The Docker tier, the cgroup-v2 VM tier, the fault, load and soak tiers have their own
+    # sessions.
     session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "--ignore=tests/docker",
                 "--ignore=tests/cgroup2", "--ignore=tests/faults", "--ignore=tests/load",
-                "--ignore=tests/rootless", "tests",
+                "--ignore=tests/rootless", "--ignore=tests/soak", "tests",
                 *session.posargs,
                 external=True)
 
@@ -75,6 +78,28 @@ def rootless(session: nox.Session) -> None:
     and prints a table of both runtimes' outcomes.  45-80 s."""
     session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "tests/rootless",
                 *session.posargs, external=True)
+
+
+@nox.session(python=False)
+def soak(session: nox.Session) -> None:
+    """Soak (root, CI tier, ~1-2 min here): waves of 100 concurrent ``rt.run()`` under one
+    shared parent cgroup, existing and not, on asyncio and trio ($RUNCGO_SOAK_WAVES per
+    case, default 10: 4,000 containers) and one burst ($RUNCGO_SOAK_BURST, default 500).
+    Fails on any failed create and on any leak: state entries, cgroup dirs, processes,
+    growth of the API's or the fork servers' fds or threads."""
+    session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/soak",
+                *session.posargs, external=True)
+
+
+@nox.session(python=False)
+def bench_scale(session: nox.Session) -> None:
+    """The async API at orchestrator scale (root; not a test): N = 50, 200, 1000 live
+    ``sleep`` containers brought up at once, ms per container vs crun's and runc's
+    concurrent ``run -d``, teardown times, supervisor RSS; then a soak of 20 waves of
+    100 reporting RSS/fds/threads growth per wave.  ``-- --n 50,200`` picks the Ns."""
+    session.run(PY, "-m", "compileall", "-q", "runcgo", external=True)  # as installed
+    session.run(PY, "tests/bench/bench_scale.py", *session.posargs, external=True)
+    session.run(PY, "tests/bench/bench_scale.py", "--soak", "20", external=True)
 
 
 @nox.session(python=False)

@@ -83,7 +83,7 @@ class ForkServer:
                 ready = self.poller.poll(1000)
                 if not ready:
                     gc.collect()  # idle: collection is off while we work (see main)
-                self.reap()
+                self.reap([fd for fd, _ in ready if fd in self.by_pidfd])
                 for fd, _ in ready:
                     if fd == self.sock.fileno() and not self.handle_request():
                         return
@@ -138,8 +138,13 @@ class ForkServer:
     def send_exit(self, pid: int, status: int | None) -> None:
         proto.send(self.sock, {"type": "exit", "pid": pid, "status": status})
 
-    def reap(self) -> None:
-        """Reap every exited child; report the tracked ones."""
+    def reap(self, readable: list[int] | None = None) -> None:
+        """Reap every exited child; report the tracked ones.
+
+        ``readable``: the tracked pidfds poll() found readable.  Only those can
+        belong to a process reaped by an op (a forced delete) rather than here;
+        looking at every tracked pidfd instead cost a syscall per live container
+        on every request, twice: bring-up time grew with the number alive."""
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -152,8 +157,9 @@ class ForkServer:
                 self.send_exit(pid, exit_code(status))
         # Tracked processes that exited but were reaped by an op (forced delete).
         # A readable pidfd only means "exited": it may have died just now.
-        if self.tracked:
-            for pid in [p for p, pidfd in self.tracked.items() if _readable(pidfd)]:
+        if readable:
+            for pid in [self.by_pidfd[fd] for fd in readable
+                        if fd in self.by_pidfd and _readable(fd)]:
                 try:
                     got, status = os.waitpid(pid, os.WNOHANG)
                 except ChildProcessError:
@@ -342,6 +348,17 @@ def _preload() -> None:
     """Import what the pre-exec child needs now, so no child imports after forking
     (and so the first container is as fast as the hundredth)."""
     from ..kernel import capabilities, cgroups, preexec, rootfs, seccomp  # noqa: F401
+
+    # The host's cgroup driver too: the first create of each fork server paid
+    # for importing it (and devrules), while it held up the others queued on it.
+    try:
+        host = cgroups.detect()
+    except Exception:  # no cgroups mounted: create will say so
+        return
+    if host == "v2":
+        from ..kernel.cgroups import v2, v2_resources  # noqa: F401
+    else:
+        from ..kernel.cgroups import devrules, v1, v1_resources  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

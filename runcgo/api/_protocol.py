@@ -47,7 +47,7 @@ def encode_error(exc: BaseException) -> dict[str, Any]:
 def decode_error(d: dict[str, Any]) -> BaseException:
     name = d.get("class", "RuncgoError")
     if name == "OSError":
-        return OSError(d.get("errno", 0), d.get("message", ""), d.get("filename"))
+        return SystemFailure(d.get("errno", 0), d.get("message", ""), d.get("filename"))
     cls = getattr(E, name, None)
     if not (isinstance(cls, type) and issubclass(cls, E.RuncgoError)):
         cls = E.RuncgoError
@@ -55,6 +55,18 @@ def decode_error(d: dict[str, Any]) -> BaseException:
     Exception.__init__(exc, d.get("message", ""))
     vars(exc).update(d.get("attrs") or {})
     return exc
+
+
+class SystemFailure(OSError, E.RuncgoError):
+    """An OSError an op raised (a full state disk: ``write …/init.json``), as
+    both an OSError and a RuncgoError -- callers catching the runtime's errors
+    get it too -- printed in one line like the CLI's: ``what: errno text``."""
+
+    def __str__(self) -> str:
+        what = self.strerror or ""
+        if self.filename is not None and str(self.filename) not in what:
+            what = f"{what} {self.filename}".strip()
+        return f"{what}: {E.strerror(self.errno or 0)}" if what else E.strerror(self.errno or 0)
 
 
 def _jsonable(v: object) -> bool:

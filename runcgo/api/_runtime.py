@@ -157,10 +157,43 @@ def _stdio_fds(mode: str) -> tuple[list[int], list[int]]:
         raise ValueError(f"stdio must be 'inherit', 'pipe' or 'null', not {mode!r}")
     if mode != "pipe":
         return [], []
-    in_r, in_w = os.pipe()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
+    made: list[int] = []
+    try:
+        for _ in range(3):
+            made += os.pipe()
+    except OSError as exc:
+        for fd in made:
+            os.close(fd)
+        raise _fd_error(exc) from None
+    in_r, in_w, out_r, out_w, err_r, err_w = made
     return [in_r, out_w, err_w], [in_w, out_r, err_r]
+
+
+def _fd_error(exc: OSError) -> BaseException:
+    """EMFILE/ENFILE for a container's pipes, said in one line with the limit."""
+    import errno
+    import resource
+
+    if exc.errno == errno.EMFILE:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return RuncgoError(f"stdio pipes: too many open files (RLIMIT_NOFILE {soft}, hard limit "
+                           f"{hard}: close streams of finished containers, or raise the limit)")
+    if exc.errno == errno.ENFILE:
+        return RuncgoError("stdio pipes: too many open files in system (fs.file-max)")
+    return exc
+
+
+def _raise_nofile() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit, as Go programs (runc, containerd)
+    do at start: three pipes per container with ``stdio="pipe"`` and a pidfd per
+    waiter pass the common soft limit of 1024 long before a thousand
+    containers.  Never lowered; an unprivileged hard limit is left as it is."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard and (hard == resource.RLIM_INFINITY or soft < hard):
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 async def _with_pipes(
@@ -248,6 +281,7 @@ class Runtime:
         self._rr = 0
 
     async def __aenter__(self) -> Runtime:
+        _raise_nofile()
         stack = contextlib.AsyncExitStack()
         await stack.__aenter__()
         try:

@@ -131,27 +131,31 @@ def read_procs(dirpath: str, recursive: bool = True) -> list[int]:
 
 
 def mkdir_p(path: str, created: list[str]) -> list[str]:
-    """Create ``path`` and missing parents; return (and record) the ones we made."""
-    todo: list[str] = []
-    cur = path
-    while not os.path.isdir(cur):
-        todo.append(cur)
-        parent = os.path.dirname(cur)
-        if parent == cur:
-            break
-        cur = parent
+    """Create ``path`` and missing parents; return (and record) the ones we made.
+
+    A parent shared with other containers can be removed under us (the
+    container that made it was deleted just now, and it was empty for a
+    moment): then the missing levels are looked up again from ``path`` and
+    made again -- a few times, each time because the tree really changed.
+    """
     made: list[str] = []
     for attempt in range(5):
+        todo: list[str] = []
+        cur = path
+        while not os.path.isdir(cur):
+            todo.append(cur)
+            parent = os.path.dirname(cur)
+            if parent == cur:
+                break
+            cur = parent
         for p in reversed(todo):
             try:
                 os.mkdir(p, 0o755)
             except FileExistsError:
                 continue
             except FileNotFoundError:
-                # A parent shared with another container was removed under us (its
-                # creator was deleted just now): make the path again from the top.
                 if attempt < 4:
-                    break
+                    break  # a level above vanished: look again from the top
                 raise CgroupError(f"mkdir {p}: no such file or directory") from None
             except OSError as e:
                 raise CgroupError(f"mkdir {p}: {os.strerror(e.errno or 0).lower()}") from e

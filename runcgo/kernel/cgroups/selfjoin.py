@@ -23,9 +23,11 @@ child is the container's init, and no intermediate process is needed.
 
 from __future__ import annotations
 
+import errno
 import os
 
 from ..._record import record
+from ...errors import RuncgoError, SetupError, strerror
 from .. import syscalls as sc
 
 __all__ = ["Forked", "fork_joined", "join_tasks"]
@@ -62,22 +64,51 @@ def fork_joined(how: tuple[str | None, list[str]] | None, ns_flags: int = 0) -> 
             except OSError:
                 if fd >= 0:
                     tasks = None
-        return Forked(os.fork(), tasks, False)
+        return Forked(_fork(), tasks, False)
     finally:
         if fd >= 0:
             os.close(fd)
 
 
+def _fork() -> int:
+    """os.fork(), its failure said in one line: at scale EAGAIN is a limit reached."""
+    try:
+        return os.fork()
+    except OSError as exc:
+        hint = (" (a pids cgroup limit, RLIMIT_NPROC or kernel.pid_max reached)"
+                if exc.errno == errno.EAGAIN else "")
+        raise SetupError("fork", "", exc.errno or 0,
+                         f"fork the container's init: {strerror(exc.errno or 0)}{hint}") from None
+
+
 def join_tasks(tasks: list[str]) -> None:
-    """Move the calling (single-threaded) process into each v1 hierarchy."""
+    """Move the calling (single-threaded) process into each v1 hierarchy.
+
+    ENOSPC from a cpuset means its cpus or mems are empty: the parent filled
+    them before forking us, so something emptied or replaced a level since
+    (another runtime, an administrator).  That is repaired once, from the
+    parent cgroups, and the join retried once; a second ENOSPC is the error.
+    """
     for path in tasks:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            _write_zero(path)
         except OSError as exc:
-            raise OSError(exc.errno, f"join cgroup {os.path.dirname(path)}") from None
-        try:
-            os.write(fd, b"0")
-        except OSError as exc:
-            raise OSError(exc.errno, f"join cgroup {os.path.dirname(path)}") from None
-        finally:
-            os.close(fd)
+            d = os.path.dirname(path)
+            if exc.errno == errno.ENOSPC and os.path.exists(os.path.join(d, "cpuset.cpus")):
+                from .v1_resources import cpuset_fill
+
+                try:
+                    cpuset_fill(d)
+                    _write_zero(path)
+                    continue
+                except (OSError, RuncgoError):
+                    pass
+            raise OSError(exc.errno, f"join cgroup {d}") from None
+
+
+def _write_zero(path: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, b"0")
+    finally:
+        os.close(fd)

@@ -257,36 +257,68 @@ def set_all(d: Dir, r: LinuxResources, *, unified: str | None = None,
 
 def cpuset_fill(path: str) -> None:
     """Make every level above and at ``path`` usable: fill empty cpus/mems top-down
-    from the nearest ancestor that has both.
+    from the nearest ancestor that has both, then check that ``path`` has both.
 
     Done for every level whether or not we made it: with several creates under one
-    new parent (the Kubernetes pod pattern: /pod/c0 ... /pod/c7 at once), the one
-    that made ``/pod`` may not have filled it yet when another makes ``/pod/c1``
-    and copies the parent's still-empty values -- then joining fails with ENOSPC.
-    Writing the parent's own values again is harmless, so racing creates agree.
+    parent (the Kubernetes pod pattern: /pod/c0 ... /pod/c7 at once, or an
+    orchestrator's slots under one existing parent), the one that made ``/pod``
+    may not have filled it yet when another makes ``/pod/c1`` and copies the
+    parent's still-empty values -- then joining fails with ENOSPC.  Writing the
+    parent's own values again is harmless, so racing creates agree.
+
+    A level can also be replaced under us (a shared parent removed by the
+    container that made it and made again, empty, by another create): a copy
+    that finds its source empty walks the chain again.  That happens only when
+    the tree changed, so it is bounded; if ``path`` still lacks cpus or mems the
+    error says which, instead of the join failing later with a bare ENOSPC.
     """
-    chain: list[str] = []
-    cur = path
-    while True:
-        try:
-            if read_file(cur, "cpuset.cpus") and read_file(cur, "cpuset.mems"):
+    for _attempt in range(4):
+        chain: list[str] = []
+        cur = path
+        while True:
+            try:
+                if read_file(cur, "cpuset.cpus") and read_file(cur, "cpuset.mems"):
+                    break
+            except FileNotFoundError:  # above the hierarchy's root, or gone
                 break
-        except OSError:  # above the hierarchy's root, or gone
-            break
-        chain.append(cur)
-        parent = os.path.dirname(cur)
-        if parent == cur:
-            break
-        cur = parent
-    for p in reversed(chain):
-        cpuset_inherit(p, os.path.dirname(p))
-
-
-def cpuset_inherit(path: str, parent: str) -> None:
-    """A new v1 cpuset starts with empty cpus/mems and refuses tasks: copy the parent's."""
+            chain.append(cur)
+            parent = os.path.dirname(cur)
+            if parent == cur:
+                break
+            cur = parent
+        if not chain:
+            return
+        if all(cpuset_inherit(p, os.path.dirname(p)) for p in reversed(chain)) \
+                and _cpuset_filled(path):
+            return
     for name in ("cpuset.cpus", "cpuset.mems"):
         try:
             if not read_file(path, name):
-                write_file(path, name, read_file(parent, name), "cpuset")
+                raise CgroupError(f"cpuset {path}: {name} is empty and could not be copied "
+                                  f"from {os.path.dirname(path)}")
+        except OSError as e:
+            raise CgroupError(f"cpuset {path}: {os.strerror(e.errno or 0).lower()}") from None
+
+
+def _cpuset_filled(path: str) -> bool:
+    try:
+        return bool(read_file(path, "cpuset.cpus") and read_file(path, "cpuset.mems"))
+    except OSError:
+        return False
+
+
+def cpuset_inherit(path: str, parent: str) -> bool:
+    """A new v1 cpuset starts with empty cpus/mems and refuses tasks: copy the
+    parent's.  False when the parent had nothing to give (it was replaced, or
+    is being filled by someone else): the caller looks at the chain again."""
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        try:
+            if read_file(path, name):
+                continue
+            value = read_file(parent, name)
         except OSError:
-            continue
+            return False
+        if not value:
+            return False
+        write_file(path, name, value, "cpuset")
+    return True

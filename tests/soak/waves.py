@@ -1,0 +1,202 @@
+"""The scale and soak workloads shared by ``tests/bench/bench_scale.py`` (which
+prints figures) and ``tests/soak`` (which fails on a failed create or a leak).
+
+An orchestrator's day in small: containers made under one shared parent cgroup
+(``/runcgo-test-scale-.../slotN``), many at once, from one process.  What the
+host and the supervising process look like is measured from outside: state
+entries under the root, cgroup directories under the parent, processes
+carrying the run's tag in their environment, and the API process's and fork
+servers' RSS, open fds and threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import anyio
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/: bundles, hostcheck
+
+import runcgo  # noqa: E402
+
+import bundles  # noqa: E402
+
+CG = "/sys/fs/cgroup"
+TAG_VAR = "RUNCGO_SCALE_TAG"
+
+
+def hierarchies() -> list[str]:
+    """Every mounted cgroup hierarchy root (v1 controllers, hybrid's cgroup2, or v2)."""
+    if os.path.exists(f"{CG}/cgroup.procs"):
+        return [CG]
+    out = []
+    for name in sorted(os.listdir(CG)):
+        d = os.path.join(CG, name)
+        if os.path.isdir(d) and not os.path.islink(d) and os.path.exists(f"{d}/cgroup.procs"):
+            out.append(d)
+    return out
+
+
+def make_parent(rel: str) -> None:
+    """The shared parent as an orchestrator makes it before its containers: a
+    directory in every hierarchy, a v1 cpuset filled from the root."""
+    for h in hierarchies():
+        d = os.path.join(h, rel.lstrip("/"))
+        os.makedirs(d, exist_ok=True)
+        if os.path.exists(os.path.join(d, "cpuset.cpus")):
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                with open(os.path.join(h, name)) as f:
+                    value = f.read().strip()
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(value)
+
+
+def cgroup_dirs(rel: str) -> list[str]:
+    """Directories below the parent in any hierarchy (the parent itself excluded)."""
+    out = []
+    for h in hierarchies():
+        top = os.path.join(h, rel.lstrip("/"))
+        if os.path.isdir(top):
+            out += [d for d, _dirs, _files in os.walk(top) if d != top]
+    return out
+
+
+def remove_parent(rel: str) -> None:
+    """Remove the parent and anything left below it (after a failed run): the
+    processes in those cgroups first -- a created container's init that never
+    exec'd still looks like a fork server and carries no tag."""
+    import signal
+
+    for _ in range(50):
+        pids = set()
+        for d in cgroup_dirs(rel):
+            with contextlib.suppress(OSError), open(os.path.join(d, "cgroup.procs")) as f:
+                pids |= {int(x) for x in f.read().split()}
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+    for h in hierarchies():
+        top = os.path.join(h, rel.lstrip("/"))
+        if os.path.isdir(top):
+            for d, _dirs, _files in os.walk(top, topdown=False):
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)
+
+
+def tagged_processes(tag: str) -> list[int]:
+    """Processes whose environment carries ``TAG_VAR=tag`` (our containers)."""
+    needle = f"{TAG_VAR}={tag}".encode()
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/environ", "rb") as f:
+                    if needle in f.read().split(b"\0"):
+                        out.append(int(p))
+            except OSError:
+                continue
+    return out
+
+
+def proc_figures(pid: int | str = "self") -> tuple[int, int, int]:
+    """(RSS KiB, open fds, threads) of a process."""
+    rss = threads = 0
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Threads:"):
+                    threads = int(line.split()[1])
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0, 0, 0
+    return rss, fds, threads
+
+
+@dataclass
+class Bundles:
+    """``slots`` bundles on one shared busybox rootfs, slot k at ``parent/slotK``."""
+
+    tmp: str
+    parent: str
+    tag: str
+    args: list[str]
+    slots: int
+    oci_version: str | None = None
+    paths: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        rootfs = os.path.join(self.tmp, "rootfs")
+        if not os.path.isdir(rootfs):
+            bundles.make_rootfs(rootfs)
+        for k in range(self.slots):
+            path = os.path.join(self.tmp, f"{self.tag}-b{k}")
+            cfg = bundles.shared_rootfs_bundle(path, rootfs, self.args, f"{self.parent}/slot{k}",
+                                               ["PATH=/bin", f"{TAG_VAR}={self.tag}"])
+            if self.oci_version:
+                cfg["ociVersion"] = self.oci_version
+                bundles.write_config(path, cfg)
+            self.paths.append(path)
+
+    def warm(self, k: int) -> str:
+        """A bundle of ``true`` in its own slot ``warmK``, for warming a Runtime up."""
+        path = os.path.join(self.tmp, f"{self.tag}-warm{k}")
+        if not os.path.isdir(path):
+            bundles.shared_rootfs_bundle(path, os.path.join(self.tmp, "rootfs"), ["true"],
+                                         f"{self.parent}/warm{k}",
+                                         ["PATH=/bin", f"{TAG_VAR}={self.tag}"])
+        return path
+
+
+@dataclass
+class Wave:
+    """One wave: how long it took, what failed, and the supervisor afterwards."""
+
+    seconds: float
+    failures: list[str]
+    rss_kib: int
+    fds: int
+    threads: int
+    server_rss_kib: int
+    server_fds: int
+
+
+async def soak(rt: runcgo.Runtime, b: Bundles, waves: int, wave_no: int = 0,
+               on_wave: object = None) -> list[Wave]:
+    """``waves`` waves of ``b.slots`` concurrent ``rt.run()``, each waited for;
+    every container in slot k of its wave, IDs ``TAG-wW-K``."""
+    out: list[Wave] = []
+    for w in range(wave_no, wave_no + waves):
+        failures: list[str] = []
+
+        async def one(k: int, w: int = w, failures: list[str] = failures) -> None:
+            try:
+                async with rt.run(f"{b.tag}-w{w}-{k}", b.paths[k], stdio="null") as c:
+                    code = await c.wait()
+                    if code != 0:
+                        failures.append(f"{c.id}: exit code {code}")
+            except runcgo.RuncgoError as e:
+                failures.append(f"{b.tag}-w{w}-{k}: {e}")
+
+        t0 = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            for k in range(b.slots):
+                tg.start_soon(one, k)
+        seconds = time.perf_counter() - t0
+        rss, fds, threads = proc_figures()
+        servers = [proc_figures(c.proc.pid) for c in rt._clients]
+        wave = Wave(seconds, failures, rss, fds, threads, sum(s[0] for s in servers),
+                    sum(s[1] for s in servers))
+        out.append(wave)
+        if callable(on_wave):
+            on_wave(w, wave)
+    return out
