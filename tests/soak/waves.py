@@ -124,7 +124,8 @@ def proc_figures(pid: int | str = "self") -> tuple[int, int, int]:
 
 @dataclass
 class Bundles:
-    """``slots`` bundles on one shared busybox rootfs, slot k at ``parent/slotK``."""
+    """``slots`` bundles on one shared busybox rootfs, slot k at ``parent/slotK``: one
+    cgroup each (containers sharing a cgroupsPath would remove it under each other)."""
 
     tmp: str
     parent: str
@@ -132,6 +133,7 @@ class Bundles:
     args: list[str]
     slots: int
     oci_version: str | None = None
+    slot: str = "slot"  # the cgroup leaf's name prefix: two Bundles under one parent differ
     paths: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -140,7 +142,7 @@ class Bundles:
             bundles.make_rootfs(rootfs)
         for k in range(self.slots):
             path = os.path.join(self.tmp, f"{self.tag}-b{k}")
-            cfg = bundles.shared_rootfs_bundle(path, rootfs, self.args, f"{self.parent}/slot{k}",
+            cfg = bundles.shared_rootfs_bundle(path, rootfs, self.args, f"{self.parent}/{self.slot}{k}",
                                                ["PATH=/bin", f"{TAG_VAR}={self.tag}"])
             if self.oci_version:
                 cfg["ociVersion"] = self.oci_version
