@@ -25,6 +25,8 @@ from __future__ import annotations
 import os
 import sys
 
+from ._lite import suppress
+
 # In the generic script pip installs: a launcher replaces only a file that carries it.
 GENERIC_MARKER = b"# runcgo: generic console script"
 # In every launcher written here (bench.py names the launcher it measured by it).
@@ -95,10 +97,8 @@ def write(path: str) -> str:
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     return text
 
@@ -116,7 +116,7 @@ def replace_slow_script(argv0: str) -> None:
         if not os.access(os.path.dirname(path), os.W_OK):
             return
         write(path)
-    except Exception:  # noqa: BLE001 - any failure leaves the working generic script
+    except Exception:  # any failure leaves the working generic script
         return
 
 
