@@ -27,7 +27,7 @@ from .. import log
 from .._lite import suppress
 from .._record import field, record
 from ..spec import Hooks, Process
-from . import capabilities, hooks, lsm, mountsources, netdev, process, rootfs, seccomp
+from . import capabilities, hooks, lsm, mountsources, netdev, process, rootfs, seccomp, waiter
 from . import console as pty_console
 from . import sync as S
 from . import syscalls as sc
@@ -330,6 +330,9 @@ def _init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
     S.send(sock, {"type": "ready"})
     sock.close()
     if fifo_fd >= 0:
+        if _nothing_after_start(plan):
+            # Wait in a 4 KiB program instead of this whole interpreter (waiter.py).
+            waiter.exec_waiter(fifo_fd, exe, proc.args or [], env)
         _wait_for_start(fifo_fd)
     if proc.no_new_privileges and plan.seccomp is not None:
         # As late as possible, but before the startContainer hooks: they run
@@ -338,6 +341,16 @@ def _init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
     if plan.hooks and plan.hooks.start_container:
         hooks.run_hooks("startContainer", plan.hooks.start_container, state_json)
     _exec(exe, proc.args or [], env, proc)
+
+
+def _nothing_after_start(plan: InitPlan) -> bool:
+    """True when all that is left after ``start`` is the exec itself: no seccomp filter still
+    to load (or loaded, whose rules the waiter's own syscalls would meet), no
+    startContainer hooks, no LSM label to arm for the exec."""
+    proc = plan.process
+    return (waiter.supported() and plan.seccomp is None
+            and not (plan.hooks and plan.hooks.start_container)
+            and not (proc.apparmor_profile or proc.selinux_label))
 
 
 def become(proc: Process, procattrs: list[Callable[[], None]], preserve_fds: int,

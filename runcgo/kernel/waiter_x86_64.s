@@ -1,0 +1,76 @@
+# The waiter a created container's init execs into (runcgo/kernel/waiter.py says why).
+# Build: as -o w.o waiter_x86_64.s && objcopy -O binary -j .text w.o w.bin (= waiter.CODE).
+# At _start: [rsp] argc, [rsp+8] argv[0] (the executable), [rsp+16] argv[1..] (the
+# process's args), then envp.  Data (after the code, at 'data') is appended by waiter.py.
+.intel_syntax noprefix
+.text
+.globl _start
+_start:
+    mov edi, 4                  # prctl(PR_SET_DUMPABLE, 0): as the runtime's init was
+    xor esi, esi
+    mov eax, 157
+    syscall
+wait:
+    mov edi, 0x7ffffff0         # the exec FIFO's fd (patched in)
+    lea rsi, [rsp-16]
+    mov edx, 1
+    xor eax, eax                # read(fd, buf, 1): blocks until `start` writes
+    syscall
+    test rax, rax
+    jg started
+    je wait                     # no byte (cannot happen on an O_RDWR FIFO)
+    cmp rax, -4                 # EINTR
+    je wait
+    mov edi, 127                # the FIFO is unreadable: exit_group(127)
+    mov eax, 231
+    syscall
+started:
+    mov edi, 0x7ffffff0
+    mov eax, 3                  # close(fd)
+    syscall
+    mov rdi, [rsp+8]            # execve(argv[0], &argv[1], envp)
+    lea rsi, [rsp+16]
+    mov rax, [rsp]
+    lea rdx, [rsp+rax*8+16]
+    mov eax, 59
+    syscall
+    neg eax                     # failed: "runcgo: exec <path>: <strerror>\n" on stderr
+    mov r12d, eax
+    lea r13, [rip+data]
+    mov rsi, r13                # "runcgo: exec "
+    mov edx, 13
+    call say
+    mov rsi, [rsp+8]            # the path
+    xor edx, edx
+1:  cmp byte ptr [rsi+rdx], 0
+    je 2f
+    inc rdx
+    jmp 1b
+2:  call say
+    lea rsi, [r13+13]           # ": "
+    mov edx, 2
+    call say
+    lea rbx, [r13+16]           # table of (errno u8, len u8, offset u16), ends with errno 0
+3:  movzx eax, byte ptr [rbx]
+    cmp eax, r12d
+    je 4f
+    test eax, eax
+    je 4f
+    add rbx, 4
+    jmp 3b
+4:  movzx edx, byte ptr [rbx+1]
+    movzx esi, word ptr [rbx+2]
+    add rsi, r13
+    call say
+    lea rsi, [r13+15]           # "\n"
+    mov edx, 1
+    call say
+    mov edi, 127
+    mov eax, 231
+    syscall
+say:
+    mov edi, 2
+    mov eax, 1
+    syscall
+    ret
+data:

@@ -1,0 +1,82 @@
+"""A created container's init waits in runcgo's tiny waiter (runcgo/kernel/waiter.py), not in
+a forked Python: small, non-dumpable, already the configured user; after `start` the user's
+program runs with its args, env, uid and capabilities.  When something is left to do after
+start (a seccomp filter under noNewPrivileges), the init keeps waiting in Python."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from runcgo.kernel import waiter
+
+from harness import Runcgo
+
+pytestmark = pytest.mark.skipif(not waiter.supported(), reason="the waiter is x86-64 code")
+
+
+def _pss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+
+
+def _wait_file(path: Path, timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().endswith("END\n"):
+            return path.read_text()
+        time.sleep(0.02)
+    raise AssertionError(f"{path} not written")
+
+
+def test_created_init_is_the_small_waiter(runcgo: Runcgo) -> None:
+    script = ('{ echo "$0 $1"; echo "$GREETING"; id -u; grep CapEff /proc/self/status;'
+              ' readlink /proc/self/exe; ls /proc/self/fd | tr "\\n" " "; echo; echo END; } > /tmp/out')
+    cid, bundle = runcgo.bundle(["sh", "-c", script, "first", "second"],
+                                **{"process.user.uid": 1000, "process.user.gid": 1000,
+                                   "process.env": ["PATH=/bin", "GREETING=hi there"],
+                                   "root.readonly": False})
+    r = runcgo("create", "--bundle", str(bundle), cid)
+    assert r.returncode == 0, r.stderr
+    pid = runcgo.state(cid)["pid"]
+    assert os.readlink(f"/proc/{pid}/exe") == "/memfd:runcgo-wait (deleted)"
+    assert _pss_kib(pid) < 512, _pss_kib(pid)  # a waiting Python init is ~6000 KiB
+    with open(f"/proc/{pid}/status") as f:
+        status = dict(line.split(":\t", 1) for line in f.read().splitlines())
+    assert status["Uid"].split()[0] == "1000" and status["State"].startswith("S")
+    assert status["NoNewPrivs"] == "1"
+    # Non-dumpable, as the Python init was: /proc/PID/ of a uid-1000 process stays root's.
+    assert os.stat(f"/proc/{pid}/fd").st_uid == 0
+    out_file = bundle / "rootfs" / "tmp" / "out"
+    assert not out_file.exists()
+    r = runcgo("start", cid)
+    assert r.returncode == 0, r.stderr
+    lines = _wait_file(out_file).splitlines()
+    assert lines[0] == "first second"
+    assert lines[1] == "hi there"
+    assert lines[2] == "1000"
+    assert lines[3].split() == ["CapEff:", "0000000000000000"]
+    assert lines[4] == "/bin/busybox"
+    assert lines[5].split() == ["0", "1", "2", "3"]  # no FIFO, no memfd (3: ls's own dir)
+    r = runcgo("delete", "--force", cid)
+    assert r.returncode == 0, r.stderr
+
+
+def test_seccomp_after_start_keeps_the_python_init(runcgo: Runcgo) -> None:
+    seccomp = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}
+    cid, bundle = runcgo.bundle(["sh", "-c", "mkdir /tmp/d 2>/dev/null; echo $? END > /tmp/out"],
+                                **{"linux.seccomp": seccomp, "process.noNewPrivileges": True,
+                                   "root.readonly": False})
+    r = runcgo("create", "--bundle", str(bundle), cid)
+    assert r.returncode == 0, r.stderr
+    pid = runcgo.state(cid)["pid"]
+    assert "python" in os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+    r = runcgo("start", cid)
+    assert r.returncode == 0, r.stderr
+    assert _wait_file(bundle / "rootfs" / "tmp" / "out") == "1 END\n"  # the filter is on
+    r = runcgo("delete", "--force", cid)
+    assert r.returncode == 0, r.stderr

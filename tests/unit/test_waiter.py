@@ -1,0 +1,107 @@
+"""The tiny waiter a created container's init execs into (runcgo/kernel/waiter.py): its
+machine code is what its assembly source builds, it waits for the FIFO's byte, then execs
+argv[0] with argv[1:] and the environment, and a failed exec says why like the Python init."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from runcgo.kernel import waiter
+
+pytestmark = pytest.mark.skipif(not waiter.supported(), reason="the waiter is x86-64 code")
+SRC = Path(waiter.__file__).with_name("waiter_x86_64.s")
+
+
+@pytest.mark.skipif(not (shutil.which("as") and shutil.which("objcopy")),
+                    reason="binutils (as, objcopy) not installed")
+def test_code_is_built_from_the_source(tmp_path: Path) -> None:
+    subprocess.run(["as", "-o", str(tmp_path / "w.o"), str(SRC)], check=True)
+    subprocess.run(["objcopy", "-O", "binary", "-j", ".text", str(tmp_path / "w.o"),
+                    str(tmp_path / "w.bin")], check=True)
+    assert (tmp_path / "w.bin").read_bytes() == waiter.CODE
+    assert waiter.CODE.count(waiter.FD_PLACEHOLDER) == 2
+
+
+def _spawn(argv: list[str], env: dict[str, str], fifo_r: int) -> tuple[int, int]:
+    """Fork a child that execs the waiter (as the init does); returns (pid, stderr read end)."""
+    err_r, err_w = os.pipe()
+    out_r, out_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            fd = 9
+            os.dup2(fifo_r, fd, inheritable=False)
+            waiter.exec_waiter(fd, argv[0], argv[1:], env)
+        finally:
+            os._exit(99)  # only if the waiter could not be exec'd
+    os.close(err_w)
+    os.close(out_w)
+    return pid, err_r, out_r  # type: ignore[return-value]
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 4096):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def test_waits_for_the_byte_then_execs(tmp_path: Path) -> None:
+    fifo = tmp_path / "exec.fifo"
+    os.mkfifo(fifo)
+    r = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
+    pid, err_r, out_r = _spawn(["/bin/sh", "sh", "-c", 'echo "$0 $1 $X"; ls /proc/self/fd',
+                                "zero", "one"], {"X": "env-ok"}, r)
+    try:
+        time.sleep(0.2)
+        # Waiting: a small process, blocked, no longer Python, not dumpable.
+        with open(f"/proc/{pid}/status") as f:
+            status = f.read()
+        assert "\nState:\tS" in status
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            pss = next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+        assert pss < 256, pss  # KiB (a forked Python is thousands)
+        assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:runcgo-wait")
+        w = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.write(w, b"0")
+        os.close(w)
+        _, status_code = os.waitpid(pid, 0)
+    finally:
+        os.close(r)
+    out = _read_all(out_r).decode().splitlines()
+    assert _read_all(err_r) == b""
+    assert os.waitstatus_to_exitcode(status_code) == 0
+    assert out[0] == "zero one env-ok"
+    assert {"0", "1", "2"} <= set(out[1:]) and "9" not in out[1:]  # the FIFO's fd was closed
+
+
+@pytest.mark.parametrize(("name", "mode", "errno_"), [("missing", None, 2), ("text", 0o644, 13),
+                                                     ("junk", 0o755, 8)])
+def test_failed_exec_is_reported(tmp_path: Path, name: str, mode: int | None, errno_: int) -> None:
+    path = str(tmp_path / name)
+    if mode is not None:
+        Path(path).write_text("no program\n")
+        os.chmod(path, mode)
+    r, w = os.pipe()
+    pid, err_r, out_r = _spawn([path, "x"], {}, r)
+    os.write(w, b"0")
+    _, status = os.waitpid(pid, 0)
+    os.close(r)
+    os.close(w)
+    _read_all(out_r)
+    assert os.waitstatus_to_exitcode(status) == 127
+    assert _read_all(err_r).decode() == f"runcgo: exec {path}: {os.strerror(errno_)}\n"
+
+
+def test_bad_fd_is_refused() -> None:
+    with pytest.raises(ValueError):
+        waiter.image(-1)
