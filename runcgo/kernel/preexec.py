@@ -330,9 +330,12 @@ def _init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
     S.send(sock, {"type": "ready"})
     sock.close()
     if fifo_fd >= 0:
-        if _nothing_after_start(plan):
-            # Wait in a 4 KiB program instead of this whole interpreter (waiter.py).
-            waiter.exec_waiter(fifo_fd, exe, proc.args or [], env)
+        if _waiter_can_finish(plan):
+            # Wait in a 4 KiB program instead of this whole interpreter (waiter.py); it
+            # loads a noNewPrivileges seccomp filter itself, right before the exec.
+            late = plan.seccomp if proc.no_new_privileges else None
+            waiter.exec_waiter(fifo_fd, exe, proc.args or [], env,
+                               late.bpf if late else None, late.flags if late else 0)
         _wait_for_start(fifo_fd)
     if proc.no_new_privileges and plan.seccomp is not None:
         # As late as possible, but before the startContainer hooks: they run
@@ -343,12 +346,16 @@ def _init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
     _exec(exe, proc.args or [], env, proc)
 
 
-def _nothing_after_start(plan: InitPlan) -> bool:
-    """True when all that is left after ``start`` is the exec itself: no seccomp filter still
-    to load (or loaded, whose rules the waiter's own syscalls would meet), no
-    startContainer hooks, no LSM label to arm for the exec."""
+def _waiter_can_finish(plan: InitPlan) -> bool:
+    """True when what is left after ``start`` is the exec, preceded at most by loading a
+    seccomp filter (noNewPrivileges, no notify listener to hand over): no startContainer
+    hooks, no LSM label to arm for the exec, and no filter already loaded (without
+    noNewPrivileges it is loaded before the capability drop, and the waiter's own
+    syscalls would meet its rules)."""
     proc = plan.process
-    return (waiter.supported() and plan.seccomp is None
+    sec = plan.seccomp
+    return (waiter.supported()
+            and (sec is None or (proc.no_new_privileges and not sec.notify))
             and not (plan.hooks and plan.hooks.start_container)
             and not (proc.apparmor_profile or proc.selinux_label))
 

@@ -3,20 +3,23 @@
 Between ``create`` and ``start`` the init only waits on the exec FIFO and then execs the
 user's program.  Waiting as the forked Python process keeps the whole interpreter, its
 imported modules and the spec resident: ~6 MiB PSS, more than ``runc init`` (~5 MiB).  When
-nothing is left to do in Python after ``start`` (no seccomp filter still to load, no
-``startContainer`` hooks, no LSM label for the exec), the init instead execs this 4 KiB
-static program from a sealed memfd, with the final executable, argv and environment as its
-own argv and envp.  It makes itself non-dumpable (as the init was), blocks in ``read`` on the
-FIFO, closes it and ``execve``s ``argv[0]`` with ``argv[1:]``: what the Python init would have
-done, in ~40 KiB.  If the exec of the waiter fails (no memfd, a ``vm.memfd_noexec`` policy, an
-LSM denial), the init waits in Python as before.
+what is left after ``start`` is the exec, preceded at most by loading a noNewPrivileges
+seccomp filter (no startContainer hooks, no LSM label, no notify listener: see
+preexec._waiter_can_finish), the init instead execs this 4 KiB static program from a sealed
+memfd, with the final executable, argv and environment as its own argv and envp.  It makes
+itself non-dumpable (as the init was), blocks in ``read`` on the FIFO, closes it, loads the
+filter if it carries one, and ``execve``s ``argv[0]`` with ``argv[1:]``: what the Python
+init would have done, in ~12 KiB PSS.  If the waiter cannot be exec'd (no memfd, a
+``vm.memfd_noexec`` policy, an LSM denial), the init waits in Python as before.
 
 The machine code comes from ``waiter_x86_64.s`` beside this file (``as`` + ``objcopy -O
 binary``; tests/unit/test_waiter.py rebuilds it and compares).  Two ``mov edi, imm32`` carry
 the FIFO's fd (placeholder 0x7ffffff0).  After the code comes the data it addresses
-rip-relatively: ``"runcgo: exec "``, ``": "``, ``"\\n"``, then a table of (errno u8,
-length u8, offset u16) entries ending with errno 0, then the messages (this libc's
-``strerror`` texts, as the Python init prints them on a failed exec).
+rip-relatively (``_data``): seccomp flags, a has-filter word and a ``struct sock_fprog``;
+the fixed message parts; a table of (errno u8, length u8, offset u16) entries ending with
+errno 0 and the messages (this libc's ``strerror`` texts, as the Python init prints them);
+then the filter program.  A failed exec prints ``runcgo: exec PATH: MESSAGE`` and exits 127,
+a failed filter load ``runcgo: seccomp(SECCOMP_SET_MODE_FILTER): MESSAGE`` and exits 1.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ import os
 
 CODE = bytes.fromhex(
     "bf0400000031f6b89d0000000f05bff0ffff7f488d7424f0ba0100000031c00f054885c07f1474e648"
-    "83f8fc74e0bf7f000000b8e70000000f05bff0ffff7fb8030000000f05488b7c2408488d742410488b"
-    "0424488d54c410b83b0000000f05f7d84189c44c8d2d7f0000004c89eeba0d000000e865000000488b"
-    "74240831d2803c1600740548ffc2ebf5e84e000000498d750dba02000000e840000000498d5d100fb6"
-    "034439e0740a85c074064883c304ebee0fb653010fb773024c01eee81a000000498d750fba01000000"
-    "e80c000000bf7f000000b8e70000000f05bf02000000b8010000000f05c3"
+    "83f8fc74e0bf7f000000b8e70000000f05bff0ffff7fb8030000000f054c8d2de400000041837d0400"
+    "7438bf01000000418b7500498d5508b83d0100000f054885c0791ff7d84189c4498d7528ba2a000000"
+    "e8a4000000e86a000000bf01000000eb5c488b7c2408488d742410488b0424488d54c410b83b000000"
+    "0f05f7d84189c4498d7518ba0d000000e86b000000488b74240831d2803c1600740548ffc2ebf5e854"
+    "000000498d7525ba02000000e846000000e80c000000bf7f000000b8e70000000f05498d5d540fb603"
+    "4439e0740a85c074064883c304ebee0fb653010fb773024c01eee80f000000498d7527ba01000000e8"
+    "01000000c3bf02000000b8010000000f05c3"
 )
 FD_PLACEHOLDER = (0x7FFFFFF0).to_bytes(4, "little")
 BASE = 0x400000
@@ -43,34 +48,54 @@ def _u(value: int, size: int) -> bytes:
     return value.to_bytes(size, "little")
 
 
-def _data() -> bytes:
+SECCOMP_PREFIX = b"runcgo: seccomp(SECCOMP_SET_MODE_FILTER): "
+_TABLE_AT, _TABLE_SLOTS = 84, 134
+
+
+def _data(at: int, bpf: bytes | None, flags: int) -> bytes:
+    """The data after the code, loaded at address ``at``: the fixed part the code reads at
+    known offsets, the errno table and messages, then the filter program (8-aligned)."""
     table, strings = [], []
-    off = 16 + 4 * 134  # after the fixed strings and the table (up to 133 entries + end)
-    for err in range(1, 134):
+    off = _TABLE_AT + 4 * _TABLE_SLOTS
+    for err in range(1, _TABLE_SLOTS):
         msg = os.strerror(err).encode()
         if msg.startswith(b"Unknown error") or len(msg) > 255:
             continue
         table.append(_u(err, 1) + _u(len(msg), 1) + _u(off, 2))
         strings.append(msg)
         off += len(msg)
-    generic = b"exec failed"
+    generic = b"error"
     table.append(_u(0, 1) + _u(len(generic), 1) + _u(off, 2))
     strings.append(generic)
-    head = b"runcgo: exec " + b": " + b"\n"
-    pad = b"\0" * (4 * 134 - 4 * len(table))
-    return head + b"".join(table) + pad + b"".join(strings)
+    off += len(generic)
+    prog_at = off + (-(at + off) % 8)
+    if bpf:
+        if len(bpf) % 8 or not 0 < len(bpf) // 8 <= 0xFFFF:
+            raise ValueError(f"seccomp program of {len(bpf)} bytes")
+        fprog = _u(len(bpf) // 8, 2) + b"\0" * 6 + _u(at + prog_at, 8)  # struct sock_fprog
+    else:
+        fprog = b"\0" * 16
+    head = (_u(flags, 4) + _u(1 if bpf else 0, 4) + fprog
+            + b"runcgo: exec " + b": " + b"\n" + SECCOMP_PREFIX + b"\0\0")
+    assert len(head) == _TABLE_AT
+    pad = b"\0" * (4 * (_TABLE_SLOTS - len(table)))
+    body = head + b"".join(table) + pad + b"".join(strings)
+    return body + b"\0" * (prog_at - len(body)) + (bpf or b"")
 
 
-def image(fifo_fd: int) -> bytes:
-    """The ELF executable that waits on ``fifo_fd``."""
+def image(fifo_fd: int, seccomp_bpf: bytes | None = None, seccomp_flags: int = 0) -> bytes:
+    """The ELF executable that waits on ``fifo_fd``, then loads ``seccomp_bpf`` (if any)
+    with ``seccomp_flags`` right before the exec (as the Python init does under
+    noNewPrivileges)."""
     if not 0 <= fifo_fd < 0x7FFFFFF0:
         raise ValueError(f"fd {fifo_fd}")
     code = CODE.replace(FD_PLACEHOLDER, _u(fifo_fd, 4))
-    body = code + _data()
-    size = _EHDR + 2 * _PHDR + len(body)
+    start = _EHDR + 2 * _PHDR
+    body = code + _data(BASE + start + len(code), seccomp_bpf, seccomp_flags)
+    size = start + len(body)
     ehdr = (b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\0" * 8  # 64-bit, little-endian, SysV
             + _u(2, 2) + _u(0x3E, 2) + _u(1, 4)  # ET_EXEC, x86-64, version 1
-            + _u(BASE + _EHDR + 2 * _PHDR, 8)  # entry: the code, right after the headers
+            + _u(BASE + start, 8)  # entry: the code, right after the headers
             + _u(_EHDR, 8) + _u(0, 8) + _u(0, 4)  # phoff, shoff, flags
             + _u(_EHDR, 2) + _u(_PHDR, 2) + _u(2, 2) + _u(64, 2) + _u(0, 2) + _u(0, 2))
     load = (_u(1, 4) + _u(5, 4) + _u(0, 8) + _u(BASE, 8) + _u(BASE, 8)  # PT_LOAD, R+X
@@ -83,7 +108,8 @@ def supported() -> bool:
     return os.uname().machine == "x86_64"
 
 
-def exec_waiter(fifo_fd: int, exe: str, args: list[str], env: dict[str, str]) -> None:
+def exec_waiter(fifo_fd: int, exe: str, args: list[str], env: dict[str, str],
+                seccomp_bpf: bytes | None = None, seccomp_flags: int = 0) -> None:
     """Become the waiter; returns (having changed nothing) only if that cannot be done."""
     try:
         try:
@@ -93,7 +119,7 @@ def exec_waiter(fifo_fd: int, exe: str, args: list[str], env: dict[str, str]) ->
     except OSError:
         return
     try:
-        data = memoryview(image(fifo_fd))
+        data = memoryview(image(fifo_fd, seccomp_bpf, seccomp_flags))
         while data:
             data = data[os.write(fd, data):]
         # Nothing can change the program once it runs as the container's PID 1.

@@ -28,16 +28,33 @@ started:
     mov edi, 0x7ffffff0
     mov eax, 3                  # close(fd)
     syscall
-    mov rdi, [rsp+8]            # execve(argv[0], &argv[1], envp)
+    lea r13, [rip+data]
+    cmp dword ptr [r13+4], 0    # a seccomp filter to load, as late as possible?
+    je 5f
+    mov edi, 1                  # seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog)
+    mov esi, dword ptr [r13]
+    lea rdx, [r13+8]
+    mov eax, 317
+    syscall
+    test rax, rax
+    jns 5f
+    neg eax                     # failed: "runcgo: seccomp(...): <strerror>\n", exit 1
+    mov r12d, eax
+    lea rsi, [r13+40]
+    mov edx, 42
+    call say
+    call why
+    mov edi, 1
+    jmp 7f
+5:  mov rdi, [rsp+8]            # execve(argv[0], &argv[1], envp)
     lea rsi, [rsp+16]
     mov rax, [rsp]
     lea rdx, [rsp+rax*8+16]
     mov eax, 59
     syscall
-    neg eax                     # failed: "runcgo: exec <path>: <strerror>\n" on stderr
+    neg eax                     # failed: "runcgo: exec <path>: <strerror>\n", exit 127
     mov r12d, eax
-    lea r13, [rip+data]
-    mov rsi, r13                # "runcgo: exec "
+    lea rsi, [r13+24]           # "runcgo: exec "
     mov edx, 13
     call say
     mov rsi, [rsp+8]            # the path
@@ -47,10 +64,15 @@ started:
     inc rdx
     jmp 1b
 2:  call say
-    lea rsi, [r13+13]           # ": "
+    lea rsi, [r13+37]           # ": "
     mov edx, 2
     call say
-    lea rbx, [r13+16]           # table of (errno u8, len u8, offset u16), ends with errno 0
+    call why
+    mov edi, 127
+7:  mov eax, 231                # exit_group
+    syscall
+why:                            # strerror(r12d) and "\n" on stderr
+    lea rbx, [r13+84]           # table of (errno u8, length u8, offset u16), ends with errno 0
 3:  movzx eax, byte ptr [rbx]
     cmp eax, r12d
     je 4f
@@ -62,13 +84,11 @@ started:
     movzx esi, word ptr [rbx+2]
     add rsi, r13
     call say
-    lea rsi, [r13+15]           # "\n"
+    lea rsi, [r13+39]           # "\n"
     mov edx, 1
     call say
-    mov edi, 127
-    mov eax, 231
-    syscall
-say:
+    ret
+say:                            # write(2, rsi, rdx)
     mov edi, 2
     mov eax, 1
     syscall

@@ -1,7 +1,8 @@
 """A created container's init waits in runcgo's tiny waiter (runcgo/kernel/waiter.py), not in
 a forked Python: small, non-dumpable, already the configured user; after `start` the user's
-program runs with its args, env, uid and capabilities.  When something is left to do after
-start (a seccomp filter under noNewPrivileges), the init keeps waiting in Python."""
+program runs with its args, env, uid and capabilities; a noNewPrivileges seccomp filter is
+loaded by the waiter right before the exec.  When a filter is already loaded before the wait,
+the init keeps waiting in Python."""
 
 from __future__ import annotations
 
@@ -65,11 +66,33 @@ def test_created_init_is_the_small_waiter(runcgo: Runcgo) -> None:
     assert r.returncode == 0, r.stderr
 
 
-def test_seccomp_after_start_keeps_the_python_init(runcgo: Runcgo) -> None:
-    seccomp = {"defaultAction": "SCMP_ACT_ALLOW",
-               "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}
+SECCOMP = {"defaultAction": "SCMP_ACT_ALLOW",
+           "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+
+
+def test_the_waiter_loads_a_nnp_seccomp_filter_after_start(runcgo: Runcgo) -> None:
+    cid, bundle = runcgo.bundle(
+        ["sh", "-c", "grep Seccomp: /proc/self/status > /tmp/out; mkdir /tmp/d 2>/dev/null;"
+                     " echo $? END >> /tmp/out"],
+        **{"linux.seccomp": SECCOMP, "process.noNewPrivileges": True, "root.readonly": False})
+    r = runcgo("create", "--bundle", str(bundle), cid)
+    assert r.returncode == 0, r.stderr
+    pid = runcgo.state(cid)["pid"]
+    assert os.readlink(f"/proc/{pid}/exe") == "/memfd:runcgo-wait (deleted)"
+    with open(f"/proc/{pid}/status") as f:
+        assert "\nSeccomp:\t0\n" in f.read()  # as runc: loaded only right before the exec
+    r = runcgo("start", cid)
+    assert r.returncode == 0, r.stderr
+    assert _wait_file(bundle / "rootfs" / "tmp" / "out").split() == ["Seccomp:", "2", "1", "END"]
+    r = runcgo("delete", "--force", cid)
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_filter_loaded_before_the_wait_keeps_the_python_init(runcgo: Runcgo) -> None:
+    # Without noNewPrivileges the filter is loaded before the capability drop, so before
+    # the wait: the waiter's own syscalls would meet it, and the init waits in Python.
     cid, bundle = runcgo.bundle(["sh", "-c", "mkdir /tmp/d 2>/dev/null; echo $? END > /tmp/out"],
-                                **{"linux.seccomp": seccomp, "process.noNewPrivileges": True,
+                                **{"linux.seccomp": SECCOMP, "process.noNewPrivileges": False,
                                    "root.readonly": False})
     r = runcgo("create", "--bundle", str(bundle), cid)
     assert r.returncode == 0, r.stderr

@@ -105,3 +105,53 @@ def test_failed_exec_is_reported(tmp_path: Path, name: str, mode: int | None, er
 def test_bad_fd_is_refused() -> None:
     with pytest.raises(ValueError):
         waiter.image(-1)
+
+
+def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
+    return code.to_bytes(2, "little") + bytes([jt, jf]) + k.to_bytes(4, "little")
+
+
+# mkdir (83) and mkdirat (258) fail with EPERM; everything else is allowed.
+DENY_MKDIR = (_insn(0x20, 0, 0, 0) + _insn(0x15, 1, 0, 83) + _insn(0x15, 0, 1, 258)
+              + _insn(0x06, 0, 0, 0x00050000 | 1) + _insn(0x06, 0, 0, 0x7FFF0000))
+
+
+def _spawn_filtered(argv: list[str], bpf: bytes) -> tuple[int, str, str]:
+    r, w = os.pipe()
+    err_r, err_w = os.pipe()
+    out_r, out_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            os.dup2(r, 9, inheritable=False)
+            waiter.exec_waiter(9, argv[0], argv[1:], {"PATH": "/bin:/usr/bin"}, bpf, 0)
+        finally:
+            os._exit(99)
+    os.close(err_w)
+    os.close(out_w)
+    time.sleep(0.1)
+    with open(f"/proc/{pid}/status") as f:
+        assert "Seccomp:\t0" in f.read()  # not before start: loaded right before the exec
+    os.write(w, b"0")
+    _, status = os.waitpid(pid, 0)
+    for fd in (r, w):
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), _read_all(out_r).decode(), _read_all(err_r).decode()
+
+
+def test_loads_the_seccomp_filter_after_start(tmp_path: Path) -> None:
+    target = tmp_path / "d"
+    rc, out, err = _spawn_filtered(
+        ["/bin/sh", "sh", "-c", f'grep Seccomp: /proc/self/status; mkdir {target} || echo denied'],
+        DENY_MKDIR)
+    assert rc == 0, err
+    assert out.split() == ["Seccomp:", "2", "denied"]
+    assert not target.exists()
+
+
+def test_bad_seccomp_program_is_reported() -> None:
+    rc, out, err = _spawn_filtered(["/bin/true", "true"], _insn(0xFFFF, 0, 0, 0))
+    assert (rc, out) == (1, "")
+    assert err == f"runcgo: seccomp(SECCOMP_SET_MODE_FILTER): {os.strerror(22)}\n"
