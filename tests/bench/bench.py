@@ -261,11 +261,15 @@ def pss_kb(pid: int) -> tuple[int, int]:
 
 
 def proc_comm(pid: int) -> str:
+    """cmdline and, where it is not the first word, the executable (runcgo's waiting init
+    carries the user's argv but runs /memfd:runcgo-wait)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:80]
+            text = f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:80]
+        exe = os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return "?"
+    return text if text.split(" ", 1)[0] == exe else f"{text} (exe {exe})"
 
 
 def pid_exited(pid: int) -> bool:
@@ -688,7 +692,7 @@ class Bench:
                 return "-"
             v = s[key]
             if "KiB" in metric:
-                return f"{v / 1024:.1f}M"
+                return f"{v / 1024:.1f}M" if v >= 1024 else f"{v:.0f}K"
             if "MiB/s" in metric:
                 return f"{v:.1f}"
             return f"{v * 1000:.1f}"
@@ -713,7 +717,8 @@ class Bench:
             for o in others:
                 s = per.get(o, {})
                 if me.get("n") and s.get("n") and s["median"]:
-                    line += f"{me['median'] / s['median']:>7.2f}x"
+                    q = me["median"] / s["median"]
+                    line += f"{q:>7.2f}x" if q >= 0.1 else f"{q:>7.3f}x"
                 else:
                     line += f"{'':>8}"
             print(line)
