@@ -7,7 +7,9 @@ what is left after ``start`` is the exec, preceded at most by loading a noNewPri
 seccomp filter (no startContainer hooks, no LSM label, no notify listener: see
 preexec._waiter_can_finish), the init instead execs this 4 KiB static program from a sealed
 memfd, with the final executable, argv and environment as its own argv and envp.  It makes
-itself non-dumpable (as the init was), blocks in ``read`` on the FIFO, closes it, loads the
+itself non-dumpable (as the init was), lets each signal whose default is to end a process
+end it (exit 128+N: `kill` of a created container stops it, as with runc's init; the
+handlers go at the exec), blocks in ``read`` on the FIFO, closes it, loads the
 filter if it carries one, and ``execve``s ``argv[0]`` with ``argv[1:]``: what the Python
 init would have done, in ~12 KiB PSS.  If the waiter cannot be exec'd (no memfd, a
 ``vm.memfd_noexec`` policy, an LSM denial), the init waits in Python as before.
@@ -28,14 +30,16 @@ import fcntl
 import os
 
 CODE = bytes.fromhex(
-    "bf0400000031f6b89d0000000f05bff0ffff7f488d7424f0ba0100000031c00f054885c07f1474e648"
-    "83f8fc74e0bf7f000000b8e70000000f05bff0ffff7fb8030000000f054c8d2de400000041837d0400"
-    "7438bf01000000418b7500498d5508b83d0100000f054885c0791ff7d84189c4498d7528ba2a000000"
-    "e8a4000000e86a000000bf01000000eb5c488b7c2408488d742410488b0424488d54c410b83b000000"
-    "0f05f7d84189c4498d7518ba0d000000e86b000000488b74240831d2803c1600740548ffc2ebf5e854"
-    "000000498d7525ba02000000e846000000e80c000000bf7f000000b8e70000000f05498d5d540fb603"
-    "4439e0740a85c074064883c304ebee0fb653010fb773024c01eee80f000000498d7527ba01000000e8"
-    "01000000c3bf02000000b8010000000f05c3"
+    "bf0400000031f6b89d0000000f05488d055e01000048894424c048894424d048c74424c80000000448"
+    "c74424d8ffffffffbb01000000b8fefd01ef0fa3d8731689df488d7424c031d241ba08000000b80d00"
+    "00000f05ffc383fb2072d9bff0ffff7f488d7424f0ba0100000031c00f054885c07f1474e64883f8fc"
+    "74e0bf7f000000b8e70000000f05bff0ffff7fb8030000000f054c8d2df100000041837d04007438bf"
+    "01000000418b7500498d5508b83d0100000f054885c0791ff7d84189c4498d7528ba2a000000e8b100"
+    "0000e86a000000bf01000000eb5c488b7c2408488d742410488b0424488d54c410b83b0000000f05f7"
+    "d84189c4498d7518ba0d000000e878000000488b74240831d2803c1600740548ffc2ebf5e861000000"
+    "498d7525ba02000000e853000000e80c000000bf7f000000b8e70000000f05498d5d540fb6034439e0"
+    "740a85c074064883c304ebee0fb653010fb773024c01eee81c000000498d7527ba01000000e80e0000"
+    "00c381c780000000b8e70000000f05bf02000000b8010000000f05c3"
 )
 FD_PLACEHOLDER = (0x7FFFFFF0).to_bytes(4, "little")
 BASE = 0x400000

@@ -10,6 +10,24 @@ _start:
     xor esi, esi
     mov eax, 157
     syscall
+    lea rax, [rip+onsig]        # a signal that would end the process (as it ends `runc
+    mov [rsp-64], rax           # init`) ends the wait: rt_sigaction(sig, {onsig,
+    mov [rsp-48], rax           # SA_RESTORER (x86-64 wants one; onsig never returns),
+    mov qword ptr [rsp-56], 0x04000000  # onsig, all blocked}, NULL, 8) for each of them
+    mov qword ptr [rsp-40], -1
+    mov ebx, 1
+8:  mov eax, 0xef01fdfe         # HUP INT QUIT ILL TRAP ABRT BUS FPE USR1 SEGV USR2 PIPE ALRM
+    bt eax, ebx                 # TERM STKFLT XCPU XFSZ VTALRM PROF IO PWR SYS
+    jnc 9f
+    mov edi, ebx
+    lea rsi, [rsp-64]
+    xor edx, edx
+    mov r10d, 8
+    mov eax, 13
+    syscall
+9:  inc ebx
+    cmp ebx, 32
+    jb 8b
 wait:
     mov edi, 0x7ffffff0         # the exec FIFO's fd (patched in)
     lea rsi, [rsp-16]
@@ -88,6 +106,10 @@ why:                            # strerror(r12d) and "\n" on stderr
     mov edx, 1
     call say
     ret
+onsig:                          # exit_group(128 + signal number)
+    add edi, 128
+    mov eax, 231
+    syscall
 say:                            # write(2, rsi, rdx)
     mov edi, 2
     mov eax, 1

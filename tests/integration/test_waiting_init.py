@@ -66,6 +66,24 @@ def test_created_init_is_the_small_waiter(runcgo: Runcgo) -> None:
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.parametrize("sig", ["TERM", "INT"])
+def test_kill_of_a_created_container_stops_it(runcgo: Runcgo, sig: str) -> None:
+    # As runc's init does: a signal whose default is to end a process ends the wait.
+    cid, bundle = runcgo.bundle(["true"])
+    r = runcgo("create", "--bundle", str(bundle), cid)
+    assert r.returncode == 0, r.stderr
+    pid = runcgo.state(cid)["pid"]
+    assert os.readlink(f"/proc/{pid}/exe") == "/memfd:runcgo-wait (deleted)"
+    r = runcgo("kill", cid, sig)
+    assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + 5
+    while runcgo.state(cid)["status"] != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert runcgo.state(cid)["status"] == "stopped"
+    r = runcgo("delete", cid)
+    assert r.returncode == 0, r.stderr
+
+
 SECCOMP = {"defaultAction": "SCMP_ACT_ALLOW",
            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
 

@@ -47,6 +47,21 @@ def _spawn(argv: list[str], env: dict[str, str], fifo_r: int) -> tuple[int, int]
     return pid, err_r, out_r  # type: ignore[return-value]
 
 
+def _wait_waiting(pid: int) -> None:
+    """Until the child runs the waiter and sleeps in its read (a loaded machine is slow)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                sleeping = f.read().rsplit(")", 1)[1].split()[0] == "S"
+            if sleeping and os.readlink(f"/proc/{pid}/exe").startswith("/memfd:runcgo-wait"):
+                return
+        except OSError:
+            pass
+        time.sleep(0.01)
+    raise AssertionError(f"pid {pid} is not waiting")
+
+
 def _read_all(fd: int) -> bytes:
     chunks = []
     while chunk := os.read(fd, 4096):
@@ -62,7 +77,7 @@ def test_waits_for_the_byte_then_execs(tmp_path: Path) -> None:
     pid, err_r, out_r = _spawn(["/bin/sh", "sh", "-c", 'echo "$0 $1 $X"; ls /proc/self/fd',
                                 "zero", "one"], {"X": "env-ok"}, r)
     try:
-        time.sleep(0.2)
+        _wait_waiting(pid)
         # Waiting: a small process, blocked, no longer Python, not dumpable.
         with open(f"/proc/{pid}/status") as f:
             status = f.read()
@@ -131,7 +146,7 @@ def _spawn_filtered(argv: list[str], bpf: bytes) -> tuple[int, str, str]:
             os._exit(99)
     os.close(err_w)
     os.close(out_w)
-    time.sleep(0.1)
+    _wait_waiting(pid)
     with open(f"/proc/{pid}/status") as f:
         assert "Seccomp:\t0" in f.read()  # not before start: loaded right before the exec
     os.write(w, b"0")
@@ -155,3 +170,20 @@ def test_bad_seccomp_program_is_reported() -> None:
     rc, out, err = _spawn_filtered(["/bin/true", "true"], _insn(0xFFFF, 0, 0, 0))
     assert (rc, out) == (1, "")
     assert err == f"runcgo: seccomp(SECCOMP_SET_MODE_FILTER): {os.strerror(22)}\n"
+
+
+@pytest.mark.parametrize("sig", [15, 2, 1])
+def test_a_fatal_signal_ends_the_wait(sig: int) -> None:
+    r, w = os.pipe()
+    pid, err_r, out_r = _spawn(["/bin/true", "true"], {}, r)
+    _wait_waiting(pid)
+    with open(f"/proc/{pid}/status") as f:
+        caught = int(next(line for line in f if line.startswith("SigCgt:")).split()[1], 16)
+    assert caught & (1 << (sig - 1))
+    os.kill(pid, sig)
+    _, status = os.waitpid(pid, 0)
+    for fd in (r, w):
+        os.close(fd)
+    _read_all(out_r)
+    assert os.waitstatus_to_exitcode(status) == 128 + sig
+    assert _read_all(err_r) == b""
