@@ -4,8 +4,9 @@ Between ``create`` and ``start`` the init only waits on the exec FIFO and then e
 user's program.  Waiting as the forked Python process keeps the whole interpreter, its
 imported modules and the spec resident: ~6 MiB PSS, more than ``runc init`` (~5 MiB).  When
 what is left after ``start`` is the exec, preceded at most by loading a noNewPrivileges
-seccomp filter (no startContainer hooks, no LSM label, no notify listener: see
-preexec._waiter_can_finish), the init instead execs this 4 KiB static program from a sealed
+seccomp filter (no startContainer hooks, no LSM label, no notify listener, and a filter
+loaded before the wait lets the waiter's syscalls through: see preexec._prepare_waiter), the
+init instead execs this 4 KiB static program from a sealed
 memfd, with the final executable, argv and environment as its own argv and envp.  It makes
 itself non-dumpable (as the init was), lets each signal whose default is to end a process
 end it (exit 128+N: `kill` of a created container stops it, as with runc's init; the
@@ -112,28 +113,64 @@ def supported() -> bool:
     return os.uname().machine == "x86_64"
 
 
-def exec_waiter(fifo_fd: int, exe: str, args: list[str], env: dict[str, str],
-                seccomp_bpf: bytes | None = None, seccomp_flags: int = 0) -> None:
-    """Become the waiter; returns (having changed nothing) only if that cannot be done."""
+# The signals the waiter catches (see waiter_x86_64.s: the same mask).
+CAUGHT = (1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 24, 25, 26, 27, 29, 30, 31)
+_PTRS = (0x7FFC_0000_1000, 0x5555_5555_0000)  # two stand-ins for pointer arguments
+
+
+def calls_under_filter(fifo_fd: int, memfd: int) -> list[tuple[int, tuple[int, ...]]]:
+    """The syscalls (x86-64 numbers, arguments) made after a filter loaded before the wait:
+    the init's ``set_inheritable`` (ioctl FIONCLEX, or fcntl) and ``execveat`` of the
+    memfd, then the waiter's prctl, rt_sigaction, read, close and execve.  Pointer
+    arguments are tried with two values: a filter that looks at them is not trusted."""
+    calls: list[tuple[int, tuple[int, ...]]] = []
+    for p in _PTRS:
+        calls += [(16, (fifo_fd, 0x5450)), (72, (fifo_fd, 1)), (72, (fifo_fd, 2, 0)),
+                  (322, (memfd, p, p, p, 0x1000)), (157, (4, 0)),
+                  *[(13, (sig, p, 0, 8)) for sig in CAUGHT],
+                  (0, (fifo_fd, p, 1)), (3, (fifo_fd,)), (59, (p, p, p))]
+    return calls
+
+
+def prepare(fifo_fd: int, seccomp_bpf: bytes | None = None, seccomp_flags: int = 0) -> int:
+    """A sealed memfd holding the waiter for ``fifo_fd``; -1 if one cannot be made."""
     try:
         try:
             fd = os.memfd_create("runcgo-wait", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING | MFD_EXEC)
         except OSError:  # EINVAL before Linux 6.3
             fd = os.memfd_create("runcgo-wait", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     except OSError:
-        return
+        return -1
     try:
         data = memoryview(image(fifo_fd, seccomp_bpf, seccomp_flags))
         while data:
             data = data[os.write(fd, data):]
         # Nothing can change the program once it runs as the container's PID 1.
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, F_SEAL_ALL)
+    except (OSError, ValueError):
+        os.close(fd)
+        return -1
+    return fd
+
+
+def run(memfd: int, fifo_fd: int, exe: str, args: list[str], env: dict[str, str]) -> None:
+    """Become the waiter in ``memfd``; returns (having changed nothing, ``memfd`` closed)
+    only if that cannot be done."""
+    try:
         os.set_inheritable(fifo_fd, True)
         try:
-            os.execve(fd, [exe, *args], env)
+            os.execve(memfd, [exe, *args], env)
         finally:
             os.set_inheritable(fifo_fd, False)
-    except (OSError, ValueError):
+    except OSError:
         pass
     finally:
-        os.close(fd)
+        os.close(memfd)
+
+
+def exec_waiter(fifo_fd: int, exe: str, args: list[str], env: dict[str, str],
+                seccomp_bpf: bytes | None = None, seccomp_flags: int = 0) -> None:
+    """:func:`prepare` and :func:`run` at once."""
+    fd = prepare(fifo_fd, seccomp_bpf, seccomp_flags)
+    if fd >= 0:
+        run(fd, fifo_fd, exe, args, env)

@@ -1,11 +1,12 @@
 """A created container's init waits in runcgo's tiny waiter (runcgo/kernel/waiter.py), not in
 a forked Python: small, non-dumpable, already the configured user; after `start` the user's
 program runs with its args, env, uid and capabilities; a noNewPrivileges seccomp filter is
-loaded by the waiter right before the exec.  When a filter is already loaded before the wait,
-the init keeps waiting in Python."""
+loaded by the waiter right before the exec; a filter loaded before the wait is asked whether
+it lets the waiter's syscalls through, and if not the init keeps waiting in Python."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -106,11 +107,45 @@ def test_the_waiter_loads_a_nnp_seccomp_filter_after_start(runcgo: Runcgo) -> No
     assert r.returncode == 0, r.stderr
 
 
-def test_a_filter_loaded_before_the_wait_keeps_the_python_init(runcgo: Runcgo) -> None:
-    # Without noNewPrivileges the filter is loaded before the capability drop, so before
-    # the wait: the waiter's own syscalls would meet it, and the init waits in Python.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.mark.parametrize("profile", ["deny-mkdir", "docker-default"])
+def test_a_filter_loaded_before_the_wait_that_lets_the_waiter_through(
+        runcgo: Runcgo, profile: str) -> None:
+    # Without noNewPrivileges the filter goes in before the capability drop, so before the
+    # wait: the waiter is used because the filter lets its syscalls through (Docker's
+    # default profile, as Docker sends it, does).
+    if profile == "docker-default":
+        seccomp = json.loads((FIXTURES / "config.plain.json").read_text())["linux"]["seccomp"]
+    else:
+        seccomp = SECCOMP
     cid, bundle = runcgo.bundle(["sh", "-c", "mkdir /tmp/d 2>/dev/null; echo $? END > /tmp/out"],
-                                **{"linux.seccomp": SECCOMP, "process.noNewPrivileges": False,
+                                **{"linux.seccomp": seccomp, "process.noNewPrivileges": False,
+                                   "root.readonly": False})
+    r = runcgo("create", "--bundle", str(bundle), cid)
+    assert r.returncode == 0, r.stderr
+    pid = runcgo.state(cid)["pid"]
+    assert os.readlink(f"/proc/{pid}/exe") == "/memfd:runcgo-wait (deleted)"
+    with open(f"/proc/{pid}/status") as f:
+        assert "\nSeccomp:\t2\n" in f.read()
+    r = runcgo("start", cid)
+    assert r.returncode == 0, r.stderr
+    # mkdir: denied by deny-mkdir; allowed by Docker's profile (root with CAP_DAC_OVERRIDE)
+    expected = "1 END\n" if profile == "deny-mkdir" else "0 END\n"
+    assert _wait_file(bundle / "rootfs" / "tmp" / "out") == expected
+    r = runcgo("delete", "--force", cid)
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_filter_loaded_before_the_wait_that_stops_the_waiter_keeps_the_python_init(
+        runcgo: Runcgo) -> None:
+    # execveat (the waiter's exec from its memfd) is refused: the init waits in Python,
+    # and the container runs as before.
+    seccomp = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["execveat", "mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+    cid, bundle = runcgo.bundle(["sh", "-c", "mkdir /tmp/d 2>/dev/null; echo $? END > /tmp/out"],
+                                **{"linux.seccomp": seccomp, "process.noNewPrivileges": False,
                                    "root.readonly": False})
     r = runcgo("create", "--bundle", str(bundle), cid)
     assert r.returncode == 0, r.stderr
