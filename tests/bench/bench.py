@@ -674,6 +674,7 @@ class Bench:
     # report --------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         names = [r.name for r in self.runtimes]
+        self.extra["runcgo_launcher_at_end"] = describe_launcher(self.runtimes[0].argv)
         rows: dict[str, Any] = {}
         for metric, per in self.results.items():
             rows[metric] = {rt: summary(v) for rt, v in per.items()}
@@ -698,7 +699,11 @@ class Bench:
             return f"{v * 1000:.1f}"
 
         lau = self.extra.get("runcgo_launcher", {})
-        print(f"\nruncgo launcher: {lau.get('launcher')}: {lau.get('path')}")
+        end = self.extra.get("runcgo_launcher_at_end", {})
+        kind = lau.get("launcher")
+        if end and end.get("launcher") != kind:  # a pip script that replaced itself
+            kind = f"{kind}, then {end.get('launcher')}"
+        print(f"\nruncgo launcher: {kind}: {lau.get('path')}")
         print(f"runcgo interpreter: {lau.get('interpreter')}")
         print(f"bundle: {self.extra.get('bundle')}")
         print(f"machine: {os.cpu_count()} cores, {os.uname().release}; "
