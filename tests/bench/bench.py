@@ -269,7 +269,7 @@ def proc_comm(pid: int) -> str:
         exe = os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return "?"
-    return text if text.split(" ", 1)[0] == exe else f"{text} (exe {exe})"
+    return f"{text} (exe {exe})" if exe.startswith("/memfd:") else text
 
 
 def pid_exited(pid: int) -> bool:
