@@ -550,6 +550,6 @@ def _wait_for_start(fifo_fd: int) -> None:
     The FIFO was opened before the uid switch: reopening it through
     /proc/self/fd would fail for a non-root user of a non-dumpable process.
     """
-    while not os.read(fifo_fd, 1):
-        pass
+    if not os.read(fifo_fd, 1):  # our own O_RDWR fd keeps a writer: EOF cannot happen
+        raise OSError(32, "exec fifo: end of file before start")  # not a busy loop if it did
     os.close(fifo_fd)

@@ -36,11 +36,10 @@ wait:
     syscall
     test rax, rax
     jg started
-    je wait                     # no byte (cannot happen on an O_RDWR FIFO)
     cmp rax, -4                 # EINTR
     je wait
-    mov edi, 127                # the FIFO is unreadable: exit_group(127)
-    mov eax, 231
+    mov edi, 127                # end of file (no writer left: cannot happen on the O_RDWR
+    mov eax, 231                # FIFO) or unreadable: exit_group(127), never a busy loop
     syscall
 started:
     mov edi, 0x7ffffff0

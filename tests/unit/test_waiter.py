@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,20 @@ def test_code_is_built_from_the_source(tmp_path: Path) -> None:
     assert waiter.CODE.count(waiter.FD_PLACEHOLDER) == 2
 
 
+CHILDREN: list[int] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_child_left() -> Iterator[None]:
+    """A failed assertion must not leave a waiter behind."""
+    yield
+    while CHILDREN:
+        pid = CHILDREN.pop()
+        with suppress(ChildProcessError, ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
 def _spawn(argv: list[str], env: dict[str, str], fifo_r: int) -> tuple[int, int]:
     """Fork a child that execs the waiter (as the init does); returns (pid, stderr read end)."""
     err_r, err_w = os.pipe()
@@ -42,6 +59,7 @@ def _spawn(argv: list[str], env: dict[str, str], fifo_r: int) -> tuple[int, int]
             waiter.exec_waiter(fd, argv[0], argv[1:], env)
         finally:
             os._exit(99)  # only if the waiter could not be exec'd
+    CHILDREN.append(pid)
     os.close(err_w)
     os.close(out_w)
     return pid, err_r, out_r  # type: ignore[return-value]
@@ -144,6 +162,7 @@ def _spawn_filtered(argv: list[str], bpf: bytes) -> tuple[int, str, str]:
             waiter.exec_waiter(9, argv[0], argv[1:], {"PATH": "/bin:/usr/bin"}, bpf, 0)
         finally:
             os._exit(99)
+    CHILDREN.append(pid)
     os.close(err_w)
     os.close(out_w)
     _wait_waiting(pid)
@@ -187,3 +206,16 @@ def test_a_fatal_signal_ends_the_wait(sig: int) -> None:
     _read_all(out_r)
     assert os.waitstatus_to_exitcode(status) == 128 + sig
     assert _read_all(err_r) == b""
+
+
+def test_end_of_file_ends_the_wait() -> None:
+    # Not a busy loop: with no writer left (impossible on the init's O_RDWR FIFO), exit 127.
+    r, w = os.pipe()
+    pid, err_r, out_r = _spawn(["/bin/true", "true"], {}, r)
+    _wait_waiting(pid)
+    os.close(w)
+    _, status = os.waitpid(pid, 0)
+    os.close(r)
+    _read_all(out_r)
+    _read_all(err_r)
+    assert os.waitstatus_to_exitcode(status) == 127
