@@ -35,6 +35,7 @@ LAUNCHER_MARKER = "# Written by runcgo.launcher"
 TEMPLATE = """#!{python} -IS
 {marker} for this install (see there for why): the interpreter with
 # -I -S (no site, no .pth files, no editable finder) and the install's paths spelled out.
+# Written by: {via}
 import sys
 sys.path[:0] = {paths!r}
 from runcgo.__main__ import main
@@ -71,17 +72,19 @@ def install_paths(python: str) -> list[str]:
     return paths
 
 
-def render(python: str, paths: list[str]) -> str:
-    return TEMPLATE.format(python=python, marker=LAUNCHER_MARKER, paths=paths)
+def render(python: str, paths: list[str], via: str = "python -m runcgo.launcher") -> str:
+    via = " ".join(via.split())  # one comment line, whatever was passed
+    return TEMPLATE.format(python=python, marker=LAUNCHER_MARKER, paths=paths, via=via)
 
 
-def write(path: str) -> str:
+def write(path: str, via: str = "python -m runcgo.launcher") -> str:
     """Write the launcher for this interpreter and install to ``path`` (atomically, keeping
-    the mode and owner of what was there).  Returns the launcher's text."""
+    the mode and owner of what was there); ``via`` says who asked (bench.py reports it).
+    Returns the launcher's text."""
     python = os.path.realpath(sys.executable)  # the real binary, never a venv link or a shim
     if not (python and os.access(python, os.X_OK)):
         raise OSError(2, f"interpreter {sys.executable!r} not found")
-    text = render(python, install_paths(python))
+    text = render(python, install_paths(python), via)
     try:
         st = os.stat(path)
         mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
@@ -115,21 +118,24 @@ def replace_slow_script(argv0: str) -> None:
                 return
         if not os.access(os.path.dirname(path), os.W_OK):
             return
-        write(path)
+        write(path, "the first run of the script pip installed")
     except Exception:  # any failure leaves the working generic script
         return
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m runcgo.launcher [PATH]``: write the launcher to PATH (default: ``runcgo``
-    in this interpreter's scripts directory)."""
-    args = sys.argv[1:] if argv is None else argv
+    """``python -m runcgo.launcher [--via WHO] [PATH]``: write the launcher to PATH (default:
+    ``runcgo`` in this interpreter's scripts directory); WHO is recorded in it."""
+    args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-h", "--help"):
         sys.stdout.write(main.__doc__ or "")
         sys.stdout.write("\n")
         return 0
-    if len(args) > 1:
-        sys.stderr.write("usage: python -m runcgo.launcher [PATH]\n")
+    via = "python -m runcgo.launcher"
+    if len(args) >= 2 and args[0] == "--via":
+        via, args = args[1], args[2:]
+    if len(args) > 1 or (args and args[0].startswith("-")):
+        sys.stderr.write("usage: python -m runcgo.launcher [--via WHO] [PATH]\n")
         return 2
     if args:
         path = args[0]
@@ -138,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
         path = os.path.join(sysconfig.get_path("scripts"), "runcgo")
     try:
-        write(path)
+        write(path, via)
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"runcgo.launcher: write {path}: {exc}\n")
         return 1

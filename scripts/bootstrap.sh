@@ -74,7 +74,7 @@ git rev-parse --short HEAD > runcgo/_commit.txt 2>/dev/null || true
 # The console script: the real interpreter with -I -S (no site, no editable-install
 # finder: ~7 ms less on every call Docker makes) and this install's paths spelled out.
 # runcgo.launcher writes it (a pip-installed runcgo writes the same on its first run).
-step "writing the -I -S launcher .venv/bin/runcgo" .venv/bin/python -m runcgo.launcher .venv/bin/runcgo
+step "writing the -I -S launcher .venv/bin/runcgo" .venv/bin/python -m runcgo.launcher --via scripts/bootstrap.sh .venv/bin/runcgo
 ln -sf "$PWD/.venv/bin/runcgo" /usr/local/bin/runcgo
 # man runcgo, man runcgo-run ...; bash completion (commands, flags, container IDs):
 # generated from the parsers the commands use.

@@ -137,8 +137,8 @@ def importtime_prefix(argv: list[str], python: str) -> tuple[list[str], list[str
 def describe_launcher(argv: list[str]) -> dict[str, str]:
     """Which runcgo launcher a command is, and the interpreter and flags it starts.
 
-    ``bootstrap``/``runcgo.launcher``: the ``-I -S`` launcher that scripts/bootstrap.sh or a
-    pip-installed runcgo's first run writes (runcgo/launcher.py); ``pip-generic``: the script
+    ``runcgo.launcher``: the ``-I -S`` launcher that scripts/bootstrap.sh or a pip-installed
+    runcgo's first run writes (runcgo/launcher.py), and which of them wrote it; ``pip-generic``: the script
     pip installed, before its first run replaced it; ``pip entry point``: an older install's
     wrapper (site + re); ``python -m``: a worktree's code through an interpreter.
     """
@@ -149,7 +149,9 @@ def describe_launcher(argv: list[str]) -> dict[str, str]:
         first = head.split("\n", 1)[0]
         interp = first[2:].strip() if first.startswith("#!") else "(binary)"
         if "# Written by runcgo.launcher" in head:
-            kind = "runcgo.launcher (-I -S; bootstrap.sh and pip installs after the first run)"
+            via = next((line.split(":", 1)[1].strip() for line in head.splitlines()
+                        if line.startswith("# Written by:")), "?")
+            kind = f"runcgo.launcher (-I -S), written by {via}"
         elif "# Written by scripts/bootstrap.sh" in head:
             kind = "bootstrap.sh (-I -S, older)"
         elif "# runcgo: generic console script" in head:

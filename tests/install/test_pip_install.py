@@ -81,6 +81,7 @@ def test_installed_script_becomes_a_fast_launcher(kind: str, tmp_path: Path) -> 
     text = real_script.read_text()
     interp = os.path.realpath(venv_python)
     assert text.startswith(f"#!{interp} -IS\n# Written by runcgo.launcher"), text
+    assert "# Written by: the first run of the script pip installed\n" in text
     assert os.access(real_script, os.X_OK)
     expected_first = str(src) if kind == "editable" else None
     paths_line = next(line for line in text.splitlines() if line.startswith("sys.path[:0]"))
