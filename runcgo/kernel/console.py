@@ -14,7 +14,6 @@ import _socket as socket  # not ``socket``: see kernel/sync.py
 import fcntl
 import os
 import struct
-import termios
 
 from .sync import pack_fds
 
@@ -22,6 +21,10 @@ TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
 TIOCGPTPEER = 0x5441
 TIOCSCTTY = 0x540E
+# Not from ``termios``: loading that extension costs ~0.4 ms on every create, which imports
+# this module for the init (asm-generic values, like the ones above).
+TIOCGWINSZ = 0x5413
+TIOCSWINSZ = 0x5414
 
 
 def open_pty(ptmx: str = "/dev/pts/ptmx") -> tuple[int, int, str]:
@@ -42,11 +45,11 @@ def open_pty(ptmx: str = "/dev/pts/ptmx") -> tuple[int, int, str]:
 
 def set_size(fd: int, rows: int, cols: int) -> None:
     if rows and cols:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        fcntl.ioctl(fd, TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
 def get_size(fd: int) -> tuple[int, int]:
-    rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+    rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, TIOCGWINSZ, b"\0" * 8))
     return rows, cols
 
 

@@ -27,7 +27,18 @@ from .. import log
 from .._lite import suppress
 from .._record import field, record
 from ..spec import Hooks, Process
-from . import capabilities, hooks, lsm, mountsources, netdev, process, rootfs, seccomp
+from . import (
+    capabilities,
+    hooks,
+    lsm,
+    mountsources,
+    netdev,
+    process,
+    rootfs,
+    seccomp,
+    seccomp_eval,
+    waiter,
+)
 from . import console as pty_console
 from . import sync as S
 from . import syscalls as sc
@@ -338,11 +349,16 @@ def _init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
             if exc.errno not in (38, 13):  # ENOSYS; EACCES in some user namespaces
                 raise
     log.debug("init: closing the pipe to signal completion once the process is set up")
+    # Wait in a 4 KiB program instead of this whole interpreter (waiter.py), made now,
+    # before a filter may be loaded; it loads a noNewPrivileges filter itself.
+    waiter_fd = _prepare_waiter(plan, fifo_fd) if fifo_fd >= 0 else -1
     exe, env = become(proc, plan.procattrs, plan.preserve_fds,
                       plan.seccomp if not proc.no_new_privileges else None, state_json)
     S.send(sock, {"type": "ready"})
     sock.close()
     if fifo_fd >= 0:
+        if waiter_fd >= 0:
+            waiter.run(waiter_fd, fifo_fd, exe, proc.args or [], env)
         _wait_for_start(fifo_fd)
     if proc.no_new_privileges and plan.seccomp is not None:
         # As late as possible, but before the startContainer hooks: they run
@@ -351,6 +367,28 @@ def _init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
     if plan.hooks and plan.hooks.start_container:
         hooks.run_hooks("startContainer", plan.hooks.start_container, state_json)
     _exec(exe, proc.args or [], env, proc)
+
+
+def _prepare_waiter(plan: InitPlan, fifo_fd: int) -> int:
+    """The waiter's memfd, or -1 to wait in Python.  The waiter can finish when what is left
+    after ``start`` is the exec, preceded at most by loading a seccomp filter without a
+    notify listener: no startContainer hooks and no LSM label to arm for the exec.  A
+    noNewPrivileges filter is the waiter's to load; one loaded before the wait (without
+    noNewPrivileges it goes in before the capability drop) must let the waiter's own
+    syscalls through, which the filter itself is asked (seccomp_eval)."""
+    proc = plan.process
+    sec = plan.seccomp
+    if (not waiter.supported() or (plan.hooks and plan.hooks.start_container)
+            or proc.apparmor_profile or proc.selinux_label or (sec is not None and sec.notify)):
+        return -1
+    if sec is None or not proc.no_new_privileges:
+        fd = waiter.prepare(fifo_fd)
+        if fd >= 0 and sec is not None and not seccomp_eval.allows(
+                sec.bpf, waiter.calls_under_filter(fifo_fd, fd)):
+            os.close(fd)
+            return -1
+        return fd
+    return waiter.prepare(fifo_fd, sec.bpf, sec.flags)
 
 
 def become(proc: Process, procattrs: list[Callable[[], None]], preserve_fds: int,
@@ -525,6 +563,6 @@ def _wait_for_start(fifo_fd: int) -> None:
     The FIFO was opened before the uid switch: reopening it through
     /proc/self/fd would fail for a non-root user of a non-dumpable process.
     """
-    while not os.read(fifo_fd, 1):
-        pass
+    if not os.read(fifo_fd, 1):  # our own O_RDWR fd keeps a writer: EOF cannot happen
+        raise OSError(32, "exec fifo: end of file before start")  # not a busy loop if it did
     os.close(fifo_fd)

@@ -7,11 +7,8 @@ import os
 from .._lite import suppress
 from ..errors import ContainerNotFound, InvalidState, StateDamaged
 from ..kernel import cgroups
-from ..kernel.signals import SIGKILL, wait_pidfd
 from ..state import ContainerState, Store, load_checked, state_damage
-from . import hooks as H
-from .kill import owns_pidns, signal_all, signal_init, thaw_if_frozen
-from .start import saved_hooks
+from .start import run_logged_hooks
 
 
 async def delete(store: Store, container_id: str, force: bool = False) -> str | None:
@@ -50,12 +47,15 @@ async def delete(store: Store, container_id: str, force: bool = False) -> str | 
         destroy(store, st)
     finally:
         lock.__exit__(None, None, None)
-    H.run_logged("poststop", saved_hooks(st), "poststop", st, "stopped")
+    run_logged_hooks("poststop", st, "stopped")
     return None
 
 
 def destroy(store: Store, st: ContainerState) -> None:
     if st.cgroup:
+        from ..kernel.signals import SIGKILL
+        from .kill import thaw_if_frozen
+
         cg = cgroups.from_state(st.cgroup)
         with suppress(OSError):
             for pid in cg.pids():  # stragglers (shared pid namespace, exec'd processes)
@@ -71,6 +71,9 @@ def destroy(store: Store, st: ContainerState) -> None:
 
 
 def _kill_and_wait(st: ContainerState, timeout: float = 10.0) -> None:
+    from ..kernel.signals import SIGKILL, wait_pidfd
+    from .kill import owns_pidns, signal_all, signal_init, thaw_if_frozen
+
     try:
         pidfd = os.pidfd_open(st.pid)
     except ProcessLookupError:

@@ -134,6 +134,50 @@ def importtime_prefix(argv: list[str], python: str) -> tuple[list[str], list[str
     return [python], ["-m", "runcgo"]
 
 
+def describe_launcher(argv: list[str]) -> dict[str, str]:
+    """Which runcgo launcher a command is, and the interpreter and flags it starts.
+
+    ``runcgo.launcher``: the ``-I -S`` launcher that scripts/bootstrap.sh or a pip-installed
+    runcgo's first run writes (runcgo/launcher.py), and which of them wrote it; ``pip-generic``: the script
+    pip installed, before its first run replaced it; ``pip entry point``: an older install's
+    wrapper (site + re); ``python -m``: a worktree's code through an interpreter.
+    """
+    path = os.path.realpath(argv[0]) if argv else ""
+    if len(argv) == 1 and os.path.isfile(path):
+        with open(path, "rb") as f:
+            head = f.read(2048).decode(errors="replace")
+        first = head.split("\n", 1)[0]
+        interp = first[2:].strip() if first.startswith("#!") else "(binary)"
+        if "# Written by runcgo.launcher" in head:
+            via = next((line.split(":", 1)[1].strip() for line in head.splitlines()
+                        if line.startswith("# Written by:")), "?")
+            kind = f"runcgo.launcher (-I -S), written by {via}"
+        elif "# Written by scripts/bootstrap.sh" in head:
+            kind = "bootstrap.sh (-I -S, older)"
+        elif "# runcgo: generic console script" in head:
+            kind = "pip-generic (site; replaced on its first run)"
+        elif "re.sub(" in head:
+            kind = "pip entry point (site + re)"
+        else:
+            kind = "other"
+        if interp.split() and os.path.exists(interp.split()[0]):
+            interp = f"{interp} -> {os.path.realpath(interp.split()[0])}"
+        return {"launcher": kind, "path": path, "interpreter": interp}
+    return {"launcher": "command line", "path": shlex.join(argv),
+            "interpreter": os.path.realpath(shutil.which(argv[0]) or argv[0]) if argv else "?"}
+
+
+def describe_bundle(cfg: dict[str, Any]) -> str:
+    """The bundle config in one line (what a reader needs to compare runs)."""
+    lx = cfg.get("linux", {})
+    proc = cfg.get("process", {})
+    ns = ",".join(n["type"] for n in lx.get("namespaces", []))
+    return (f"runc's default spec (ociVersion {cfg.get('ociVersion')}); namespaces {ns}; "
+            f"seccomp {'yes' if lx.get('seccomp') else 'no'}; noNewPrivileges "
+            f"{proc.get('noNewPrivileges', False)}; rootfs busybox-static, readonly "
+            f"{cfg.get('root', {}).get('readonly')}; cgroupsPath /runcgo-bench-PID/RT-OP")
+
+
 def pctl(xs: list[float], q: float) -> float:
     s = sorted(xs)
     if not s:
@@ -219,11 +263,15 @@ def pss_kb(pid: int) -> tuple[int, int]:
 
 
 def proc_comm(pid: int) -> str:
+    """cmdline and, where it is not the first word, the executable (runcgo's waiting init
+    carries the user's argv but runs /memfd:runcgo-wait)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:80]
+            text = f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:80]
+        exe = os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return "?"
+    return f"{text} (exe {exe})" if exe.startswith("/memfd:") else text
 
 
 def pid_exited(pid: int) -> bool:
@@ -259,6 +307,7 @@ class Bench:
             shlex.split(os.environ["RUNCGO_CLI"]) if os.environ.get("RUNCGO_CLI")
             else [os.path.join(os.path.dirname(sys.executable), "runcgo")])
         self.runtimes.append(Runtime("runcgo", runcgo, os.path.join(self.work, "state-runcgo")))
+        self.extra["runcgo_launcher"] = describe_launcher(runcgo)
         if a.runc and shutil.which(a.runc):
             self.runtimes.append(Runtime("runc", [a.runc], os.path.join(self.work, "state-runc")))
         else:
@@ -285,6 +334,7 @@ class Bench:
         # crun 1.8.1 rejects ociVersion 1.3.0 ("unknown version specified").
         self.cfg["ociVersion"] = "1.0.2-dev"
         self.cfg["root"] = {"path": self.rootfs, "readonly": True}
+        self.extra["bundle"] = describe_bundle(self.cfg)
 
     def bundle(self, rt: Runtime, kind: str, args: list[str], terminal: bool = False) -> str:
         d = os.path.join(self.work, f"b-{rt.name}-{kind}")
@@ -626,6 +676,7 @@ class Bench:
     # report --------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         names = [r.name for r in self.runtimes]
+        self.extra["runcgo_launcher_at_end"] = describe_launcher(self.runtimes[0].argv)
         rows: dict[str, Any] = {}
         for metric, per in self.results.items():
             rows[metric] = {rt: summary(v) for rt, v in per.items()}
@@ -644,15 +695,24 @@ class Bench:
                 return "-"
             v = s[key]
             if "KiB" in metric:
-                return f"{v / 1024:.1f}M"
+                return f"{v / 1024:.1f}M" if v >= 1024 else f"{v:.0f}K"
             if "MiB/s" in metric:
                 return f"{v:.1f}"
             return f"{v * 1000:.1f}"
 
+        lau = self.extra.get("runcgo_launcher", {})
+        end = self.extra.get("runcgo_launcher_at_end", {})
+        kind = lau.get("launcher")
+        if end and end.get("launcher") != kind:  # a pip script that replaced itself
+            kind = f"{kind}, then {end.get('launcher')}"
+        print(f"\nruncgo launcher: {kind}: {lau.get('path')}")
+        print(f"runcgo interpreter: {lau.get('interpreter')}")
+        print(f"bundle: {self.extra.get('bundle')}")
+        print(f"machine: {os.cpu_count()} cores, {os.uname().release}; "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
         hdr = f"{'metric (ms unless noted)':<30}" + "".join(f"{n + ' med':>12}{'p90':>8}" for n in names)
         others = [n for n in ("runc", "crun") if n in names]
         hdr += "".join(f"{'÷' + n:>8}" for n in others)
-        print()
         print(hdr)
         print("-" * len(hdr))
         for metric, per in rows.items():
@@ -664,7 +724,8 @@ class Bench:
             for o in others:
                 s = per.get(o, {})
                 if me.get("n") and s.get("n") and s["median"]:
-                    line += f"{me['median'] / s['median']:>7.2f}x"
+                    q = me["median"] / s["median"]
+                    line += f"{q:>7.2f}x" if q >= 0.1 else f"{q:>7.3f}x"
                 else:
                     line += f"{'':>8}"
             print(line)
