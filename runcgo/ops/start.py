@@ -42,8 +42,9 @@ async def start(store: Store, container_id: str) -> ContainerState:
 def run_logged_hooks(kind: str, st: ContainerState, status: str) -> None:
     """poststart/poststop hooks, if the container has any: the hook machinery (~0.5 ms of
     imports) is loaded only then; Docker's containers have none."""
-    if not (st.config.get("hooks") or {}).get(kind):
-        return
+    hooks = st.config.get("hooks")
+    if not hooks or (isinstance(hooks, dict) and not hooks.get(kind)):
+        return  # (a malformed "hooks" goes on: saved_hooks names it in one line)
     from . import hooks as H
 
     H.run_logged(kind, saved_hooks(st), kind, st, status)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -183,6 +184,22 @@ def test_state_json(tmp_path: Path, data: st.DataObject) -> None:
     if "{id}" not in " ".join(cmd) and cmd[0] != "list":
         args.append(cid)
     code, stderr = run_cli(["--root", str(root), *args])
+    assert_clean_cli(code, stderr)
+
+
+@pytest.mark.parametrize("hooks", ["x", ["poststop"], {"poststop": "x"}, {"poststart": [1]},
+                                   {"poststop": [{"path": 5}]}])
+@pytest.mark.parametrize("cmd", [["delete"], ["start"]])
+def test_damaged_saved_hooks(tmp_path: Path, hooks: object, cmd: list[str]) -> None:
+    """Found by the fuzzer: a state whose saved config has malformed hooks reached
+    start's/delete's hook check as a traceback.  One line now, whatever the shape."""
+    root = tmp_path / "root"
+    (root / "fz").mkdir(parents=True)
+    doc = F.state_doc("fz", str(tmp_path))
+    doc["config"] = {"hooks": hooks}
+    doc["status"] = "created" if cmd == ["start"] else "stopped"
+    (root / "fz" / "state.json").write_text(json.dumps(doc))
+    code, stderr = run_cli(["--root", str(root), *cmd, "fz"])
     assert_clean_cli(code, stderr)
 
 
