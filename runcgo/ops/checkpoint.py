@@ -106,7 +106,7 @@ def check_parent_path(image_path: str, parent_path: str | None) -> None:
         return
     if os.path.isabs(parent_path):
         raise InvalidArgument(f"--parent-path {parent_path} must be relative (to --image-path)")
-    real = os.path.join(image_path, parent_path)
+    real = os.path.normpath(os.path.join(image_path, parent_path))
     if not os.path.isdir(real):
         what = "not a directory" if os.path.exists(real) else "no such file or directory"
         raise InvalidArgument(f"invalid --parent-path {parent_path}: {real}: {what}")
@@ -183,7 +183,7 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
     spec = _bundle_spec(st.bundle)
     common = _common(opts.criu, image, work,
                      external_mounts(spec, st.bundle, st.cgroup.get("dir")))
-    exe = binary.ready(criu)
+    exe = binary.locate(criu)
     for d in (image, work):
         os.makedirs(d, 0o700, exist_ok=True)
     with store.lock(container_id):
@@ -195,9 +195,13 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
         dump = Dump(pid=st.pid, common=common, leave_running=opts.leave_running,
                     pre_dump=opts.pre_dump, parent_dir=opts.parent_path,
                     status_fd=opts.status_fd, page_server=opts.page_server)
-        run.run(dump_argv(exe, dump), "pre-dump" if opts.pre_dump else "dump",
-                os.path.join(work, "dump.log"),
-                pass_fds=(opts.status_fd,) if opts.status_fd >= 0 else ())
+        try:
+            run.run(dump_argv(exe, dump), "pre-dump" if opts.pre_dump else "dump",
+                    os.path.join(work, "dump.log"),
+                    pass_fds=(opts.status_fd,) if opts.status_fd >= 0 else ())
+        except CriuError:
+            binary.ready(exe)  # criu that can't work here at all: say that, in its words
+            raise
     if not (opts.leave_running or opts.pre_dump):
         from .delete import delete
 
@@ -268,7 +272,7 @@ def restore_detached(store: Store, container_id: str, opts: RestoreOptions,
                         "it needs criu's RPC to hand the pty master to --console-socket")
     _common(opts.criu, image, work, {})  # flag errors before anything is made
     keys = _read_descriptors(image)
-    exe = binary.ready(criu)
+    exe = binary.locate(criu)
     os.makedirs(work, 0o700, exist_ok=True)
     linux = spec.linux or S.Linux()
     store.make_dir(container_id)
@@ -330,8 +334,14 @@ def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
                           root=root, pidfile=pidfile, cgroup_root=cgroup_path,
                           inherit_fds=inherit)
         # criu enters the new cgroup before it forks anything: the tree is born there.
-        run.run(restore_argv(exe, req), "restore", os.path.join(work, "restore.log"),
-                pass_fds=copies, before_exec=lambda: cg.apply(os.getpid()))
+        try:
+            run.run(restore_argv(exe, req), "restore", os.path.join(work, "restore.log"),
+                    pass_fds=copies, before_exec=lambda: cg.apply(os.getpid()))
+        except CriuError:
+            from ..kernel.criu import binary
+
+            binary.ready(exe)  # criu that can't work here at all: say that, in its words
+            raise
     finally:
         for fd in copies:
             os.close(fd)

@@ -221,10 +221,11 @@ def case_pre_dump(rt: Runtime, d: Path, tag: str) -> None:
 
 
 def _listening(rt: Runtime, cid: str, port: int) -> bool:
-    tcp = rt("exec", cid, "cat", "/proc/net/tcp").stdout
+    # busybox httpd listens on :: (tcp6); both tables are read
+    tcp = rt("exec", cid, "cat", "/proc/net/tcp", "/proc/net/tcp6").stdout
     want = f":{port:04X}"
     return any(f.split()[1].endswith(want) and f.split()[3] == "0A"
-               for f in tcp.splitlines()[1:] if len(f.split()) > 3)
+               for f in tcp.splitlines() if len(f.split()) > 3 and f.split()[0] != "sl")
 
 
 def case_tcp(rt: Runtime, d: Path, tag: str) -> None:
@@ -252,6 +253,31 @@ CASES: dict[str, Callable[[Runtime, Path, str], None]] = {
 }
 
 
+def api_cases(out: Path) -> list[dict[str, Any]]:
+    """guest_api.py once per anyio backend, each in its own interpreter."""
+    rows = []
+    for backend in ("asyncio", "trio"):
+        d = WORK / f"api-{backend}"
+        d.mkdir(parents=True)
+        t0 = time.monotonic()
+        p = subprocess.run([sys.executable, str(Path(__file__).with_name("guest_api.py")),
+                            backend, str(d)], capture_output=True, text=True, timeout=300)
+        took = time.monotonic() - t0
+        ok = p.returncode == 0
+        times = json.loads(p.stdout.strip().splitlines()[-1]) if ok else {}
+        error = None if ok else (p.stderr.strip().splitlines() or ["no output"])[-1]
+        if not ok:
+            print(p.stderr, file=sys.stderr)
+            keep_logs(d, out / "logs" / "api" / backend)
+        rows.append({"runtime": "runcgo", "case": f"api-{backend}", "ok": ok, "error": error,
+                     "seconds": round(took, 2),
+                     "checkpoint_s": round(times.get("checkpoint_s", 0), 2),
+                     "restore_s": round(times.get("restore_s", 0), 2)})
+        print(f"runcgo  api-{backend:18} {'ok' if ok else 'FAIL'} {took:6.1f}s"
+              + (f"  {error}" if error else ""), flush=True)
+    return rows
+
+
 def keep_logs(d: Path, dest: Path) -> None:
     """criu's logs of a failed case, next to the results (the guest's /tmp dies with it)."""
     for log in d.rglob("*.log"):
@@ -270,6 +296,7 @@ def main() -> int:
     ap.add_argument("--runtime", action="append", required=True, help="NAME=COMMAND")
     ap.add_argument("--case", action="append", choices=sorted(CASES))
     ap.add_argument("--out", required=True)
+    ap.add_argument("--api", action="store_true", help="also the async API (guest_api.py)")
     a = ap.parse_args()
     shutil.rmtree(WORK, ignore_errors=True)
     results: list[dict[str, Any]] = []
@@ -305,6 +332,8 @@ def main() -> int:
         results.append({"runtime": rname, "case": "nothing-left", "ok": not left,
                         "error": f"left: {left}" if left else None, "seconds": 0,
                         "checkpoint_s": 0, "restore_s": 0})
+    if a.api:
+        results += api_cases(Path(a.out).parent)
     Path(a.out).write_text(json.dumps(results, indent=1))
     print(table(results))
     return 0 if all(r["ok"] for r in results) else 1
