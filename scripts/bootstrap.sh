@@ -42,6 +42,7 @@ if [ "${1:-}" = "--tests" ]; then
         containernetworking-plugins iptables iproute2   # CNI networks (--network) and their checks
         runc crun           # the runtimes the benchmarks compare against
         qemu-system-x86 linux-image-amd64 systemd dbus   # the cgroup v2 VM tier
+        criu                # checkpoint/restore (works in the VM tier's 6.1 kernel; nox -s checkpoint)
     )
 fi
 missing=()
