@@ -76,6 +76,8 @@ class RestoreOptions:
     no_pivot: bool = False
     no_subreaper: bool = False
     systemd_cgroup: bool = False
+    lsm_profile: str | None = None
+    lsm_mount_context: str | None = None
 
 
 def _criu_options(a: SimpleNamespace) -> CriuOptions:
@@ -97,7 +99,8 @@ def restore_options(a: SimpleNamespace, systemd_cgroup: bool = False) -> Restore
     return RestoreOptions(criu=_criu_options(a), bundle=a.bundle, detach=a.detach,
                           pid_file=a.pid_file, console_socket=a.console_socket,
                           no_pivot=a.no_pivot, no_subreaper=a.no_subreaper,
-                          systemd_cgroup=systemd_cgroup)
+                          systemd_cgroup=systemd_cgroup, lsm_profile=a.lsm_profile,
+                          lsm_mount_context=a.lsm_mount_context)
 
 
 def check_parent_path(image_path: str, parent_path: str | None) -> None:
@@ -332,7 +335,8 @@ def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
         req = restore_cls(common=_common(opts.criu, image, work,
                                          external_mounts(spec, bundle, cg_state.get("dir"))),
                           root=root, pidfile=pidfile, cgroup_root=cgroup_path,
-                          inherit_fds=inherit)
+                          inherit_fds=inherit, lsm_profile=opts.lsm_profile,
+                          lsm_mount_context=opts.lsm_mount_context)
         # criu enters the new cgroup before it forks anything: the tree is born there.
         try:
             run.run(restore_argv(exe, req), "restore", os.path.join(work, "restore.log"),

@@ -214,9 +214,13 @@ def case_leave_running_new_id(rt: Runtime, d: Path, tag: str) -> None:
 
 
 def case_pre_dump(rt: Runtime, d: Path, tag: str) -> None:
-    """pre-dump (still running), then a dump with --parent-path; restore counts on."""
+    """pre-dump (still running), then a dump with --parent-path; a foreground restore
+    (no --detach) counts on, waits for the container, exits with its status (3) and
+    deletes it."""
     cid, cg = f"cr-{tag}-pre", f"/cr-{tag}-pre"
-    bundle = make_bundle(d / "bundle", COUNTER, cg)
+    script = ("i=0; while [ ! -e /stop ]; do i=$((i+1)); echo $i > /count; sleep 0.2; done; "
+              "exit 3")
+    bundle = make_bundle(d / "bundle", ["sh", "-c", script], cg)
     run_counter(rt, cid, bundle)
     img = d / "img"
     rt("checkpoint", "--pre-dump", "--image-path", str(img / "parent"), cid)
@@ -227,8 +231,24 @@ def case_pre_dump(rt: Runtime, d: Path, tag: str) -> None:
     check((img / "final" / "parent").is_symlink(), "the dump has no parent link")
     before = assert_stopped_counting(bundle)
     assert_gone(rt, cid, cg)
-    rt("restore", "-d", "--image-path", str(img / "final"), "--bundle", str(bundle), cid)
-    restored_ok(rt, cid, bundle, before, cg)
+    t0 = time.monotonic()
+    p = subprocess.Popen([*rt.cmd, "--root", str(rt.root), "restore", "--image-path",
+                          str(img / "final"), "--bundle", str(bundle), cid],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_count_above(bundle, before + 2)
+        check(p.poll() is None, f"restore returned {p.returncode} while the container runs")
+        (bundle / "rootfs" / "stop").touch()
+        p.wait(60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    rt.steps.append(("restore", time.monotonic() - t0))
+    err = _drain(p.stderr)
+    _drain(p.stdout)
+    check(p.returncode == 3, f"restore exited {p.returncode}, the container 3: {err.strip()}")
+    assert_gone(rt, cid, cg)
 
 
 def _listening(pid: int, port: int) -> bool:
@@ -267,7 +287,7 @@ def case_tcp(rt: Runtime, d: Path, tag: str) -> None:
 
 CASES: dict[str, Callable[[Runtime, Path, str], None]] = {
     "counter": case_counter, "leave-running+new-id": case_leave_running_new_id,
-    "pre-dump+parent": case_pre_dump, "tcp-established": case_tcp,
+    "pre-dump+parent+foreground": case_pre_dump, "tcp-established": case_tcp,
 }
 
 

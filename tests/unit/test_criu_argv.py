@@ -46,7 +46,8 @@ def test_restore_maps_mounts_cgroup_and_pipes() -> None:
     common = _common(CriuOptions(), "/img", "/work", {"/data": "/srv/data"})
     argv = A.restore_argv("criu", A.Restore(common=common, root="/run/x/criu-root",
                                             pidfile="/run/x/criu.pid", cgroup_root="/cr-new",
-                                            inherit_fds={7: "pipe:[123]"}))
+                                            inherit_fds={7: "pipe:[123]"},
+                                            lsm_profile="apparmor:p"))
     assert argv[1] == "restore"
     for flag in ("--restore-detached", "--restore-sibling", "--evasive-devices"):
         assert flag in argv
@@ -54,6 +55,7 @@ def test_restore_maps_mounts_cgroup_and_pipes() -> None:
     assert _pairs(argv, "--external") == ["mnt[/data]:/srv/data"]
     assert _pairs(argv, "--cgroup-root") == ["/cr-new"]
     assert _pairs(argv, "--inherit-fd") == ["fd[7]:pipe:[123]"]
+    assert _pairs(argv, "--lsm-profile") == ["apparmor:p"] and "--lsm-mount-context" not in argv
     ignore = _common(CriuOptions(manage_cgroups_mode="ignore"), "/i", "/i", {})
     argv = A.restore_argv("criu", A.Restore(common=ignore, root="/r", pidfile="/p",
                                             cgroup_root="/cr-new"))
@@ -94,6 +96,7 @@ def test_first_error_is_the_cause(tmp_path: os.PathLike[str]) -> None:
     log = os.path.join(os.fspath(tmp_path), "dump.log")
     with open(log, "w") as f:
         f.write("(00.1) Warn  (criu/x.c:1): noise\n"
+                "(00.1) Error (criu/tun.c:85): tun: Unable to create tun: No such file\n"
                 "(00.2) Error (criu/files-reg.c:1710): Can't lookup mount=36 for fd=1\n"
                 "(00.3) Error (criu/cr-dump.c:2053): Dumping FAILED.\n")
     assert first_error(log) == "Can't lookup mount=36 for fd=1"

@@ -62,6 +62,8 @@ class Restore:
     pidfile: str
     cgroup_root: str | None = None  # the new container's cgroup path, for every controller
     inherit_fds: dict[int, str] = field(default_factory=dict)  # our fd -> criu's file key
+    lsm_profile: str | None = None        # TYPE:NAME, e.g. apparmor:foo (runc's --lsm-profile)
+    lsm_mount_context: str | None = None  # SELinux context for the restored mounts
 
 
 def _common(c: Common, log_name: str) -> list[str]:
@@ -109,4 +111,8 @@ def restore_argv(exe: str, r: Restore) -> list[str]:
         argv += ["--cgroup-root", r.cgroup_root]
     for fd, key in sorted(r.inherit_fds.items()):
         argv += ["--inherit-fd", f"fd[{fd}]:{key}"]
+    if r.lsm_profile:
+        argv += ["--lsm-profile", r.lsm_profile]
+    if r.lsm_mount_context:
+        argv += ["--lsm-mount-context", r.lsm_mount_context]
     return argv

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
 
+# Errors criu logs while probing the kernel and then carries on without the
+# feature (no /dev/net/tun in the guest): never the cause of a failure.
+_PROBES = ("tun: Unable to create tun",)
+
+
 def first_error(log_path: str) -> str | None:
     """The first ``Error (...)`` line of a criu log, without criu's prefix."""
     try:
@@ -27,7 +32,9 @@ def first_error(log_path: str) -> str | None:
                 if at >= 0:
                     text = line[at:].strip()
                     close = text.find("): ")
-                    return text[close + 3:] if close >= 0 else text
+                    text = text[close + 3:] if close >= 0 else text
+                    if not text.startswith(_PROBES):
+                        return text
     except OSError:
         return None
     return None
