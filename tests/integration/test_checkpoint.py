@@ -7,6 +7,7 @@ in one line carrying CRIU's own reason, and leave the container running.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -122,3 +123,16 @@ def test_restore_refuses_an_existing_id(runcgo: Runcgo, tmp_path: Path) -> None:
     cid = _running(runcgo)
     r = runcgo("restore", "--image-path", str(tmp_path), "--bundle", str(tmp_path), cid)
     assert r.returncode == 1 and "already exists" in r.stderr
+
+
+def test_host_dev_null_stdio_is_reopened_in_the_container(runcgo: Runcgo) -> None:
+    """stdin is the host's /dev/null here; inside, fd 0 must be the container's own
+    /dev/null (as runc does), which is also what lets criu dump it."""
+    cid, bundle = runcgo.bundle(["sh", "-c", "stat -L -c %d:%i /proc/self/fd/0; "
+                                 "stat -c %d:%i /dev/null; readlink /proc/self/fd/1"])
+    r = runcgo("run", "--bundle", str(bundle), cid, check=True)
+    fd0, null, out = r.stdout.splitlines()
+    assert fd0 == null, r.stdout
+    host = os.stat("/dev/null")
+    assert null != f"{host.st_dev}:{host.st_ino}"  # the container's /dev is its own tmpfs
+    assert out != "/dev/null"  # stdout (a file of ours) is left alone
