@@ -193,6 +193,11 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
         st = load_checked(store, container_id, locked=True)
         if st.status not in ("running", "paused"):
             raise ContainerNotRunning(container_id, st.status)
+        if run.tty_keys(st.pid):
+            raise CriuError("checkpoint of a container with a terminal (process.terminal) "
+                            "is not supported: criu can dump a console whose master is "
+                            "outside the container only when asked over its RPC "
+                            "(orphan-pts-master), not from its command line")
         if not opts.pre_dump:
             _write_descriptors(image, run.stdio_keys(st.pid))
         dump = Dump(pid=st.pid, common=common, leave_running=opts.leave_running,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -136,3 +137,28 @@ def test_host_dev_null_stdio_is_reopened_in_the_container(runcgo: Runcgo) -> Non
     host = os.stat("/dev/null")
     assert null != f"{host.st_dev}:{host.st_ino}"  # the container's /dev is its own tmpfs
     assert out != "/dev/null"  # stdout (a file of ours) is left alone
+
+
+def test_checkpoint_of_a_terminal_container_is_refused(runcgo: Runcgo, tmp_path: Path) -> None:
+    """criu's CLI can't dump a console whose master is outside (runc uses criu's RPC
+    orphan-pts-master): one line saying so, before criu runs, and the container runs on."""
+    from test_terminal import recv_master
+
+    cid, bundle = runcgo.bundle(["sleep", "300"], **{"process.terminal": True})
+    sock_path = tmp_path / "console.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(sock_path))
+    listener.listen(1)
+    try:
+        runcgo("run", "-d", "--bundle", str(bundle), "--console-socket", str(sock_path), cid,
+               check=True)
+        master, _ = recv_master(listener)
+    finally:
+        listener.close()
+    try:
+        r = runcgo("checkpoint", "--image-path", str(tmp_path / "img"), cid)
+        assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+        assert "terminal" in r.stderr and "orphan-pts-master" in r.stderr, r.stderr
+        assert runcgo.state(cid)["status"] == "running"
+    finally:
+        os.close(master)

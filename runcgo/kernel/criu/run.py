@@ -60,6 +60,27 @@ def run(argv: Sequence[str], what: str, log_path: str, *, pass_fds: Sequence[int
         raise CriuError(f"criu {what} failed: {reason} (log: {log_path})")
 
 
+PTY_SLAVE_MAJOR = 136  # Unix98 pty slaves: 136-143
+
+
+def tty_keys(pid: int) -> list[str]:
+    """criu's ``tty[rdev:dev]`` keys of the init's stdio terminals (a container's
+    console, whose master is outside the dumped tree).  criu 3.17's command line
+    refuses such a tree ("Unable to find a master"), with --external tty[...] and
+    --shell-job too (tried): only its RPC has orphan-pts-master."""
+    keys: list[str] = []
+    for fd in (0, 1, 2):
+        try:
+            st = os.stat(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if (st.st_mode & 0o170000) == 0o020000 and 136 <= os.major(st.st_rdev) <= 143:
+            key = f"tty[{st.st_rdev:x}:{st.st_dev:x}]"
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
 def stdio_keys(pid: int) -> list[str]:
     """What the init's fds 0-2 are (``pipe:[123]``, ``/dev/null``, ...), as runc's
     ``descriptors.json`` in the image directory records them."""
