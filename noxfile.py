@@ -1,4 +1,4 @@
-"""Automation: tests, lint, typecheck, demo, docker, cgroup2, bench, runc_suite, cri.
+"""Automation: tests, lint, typecheck, demo, docker, cgroup2, checkpoint, bench, runc_suite, cri.
 
 Every session runs in the project's own venv (.venv, made by
 scripts/bootstrap.sh) rather than a nox-made one: the tests run real
@@ -30,11 +30,11 @@ PY = sys.executable  # nox runs from .venv/bin/nox: this is the project venv's p
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (integration needs root), warnings as errors."""
-    # The Docker tier, the cgroup-v2 VM tier, the fault, load and soak tiers have their own
-    # sessions.
+    # The Docker tier, the VM tiers (cgroup v2, checkpoint), the fault, load, soak and
+    # rootless tiers have their own sessions.
     session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "--ignore=tests/docker",
-                "--ignore=tests/cgroup2", "--ignore=tests/faults", "--ignore=tests/load",
-                "--ignore=tests/rootless", "--ignore=tests/soak", "tests",
+                "--ignore=tests/cgroup2", "--ignore=tests/checkpoint", "--ignore=tests/faults",
+                "--ignore=tests/load", "--ignore=tests/rootless", "--ignore=tests/soak", "tests",
                 *session.posargs,
                 external=True)
 
@@ -135,6 +135,20 @@ def docker(session: nox.Session) -> None:
                 env={"RUNCGO_DOCKER_TIER": "1"}, external=True)
     if bench:
         session.run(PY, "tests/docker/bench_docker_run.py", "-n", "20", external=True)
+
+
+@nox.session(python=False)
+def checkpoint(session: nox.Session) -> None:
+    """CRIU checkpoint/restore tier: boots ONE QEMU guest (Debian's 6.1 kernel, where
+    Debian's criu 3.17 works; the host's >= 6.13 kernel can't run it) and runs every
+    round trip for runcgo and for runc as the control, then the async API on asyncio
+    and trio; prints a per-case table (runcgo vs runc, times).  On the host: the
+    error case of a criu that can't work here (one line, the container runs on)."""
+    session.run(PY, "-m", "compileall", "-q", "runcgo", "tests", external=True)
+    session.run(PY, "tests/vm/launch.py", "--build-only", external=True)
+    session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "-ra", "-s",
+                "tests/integration/test_checkpoint.py", "tests/unit/test_criu_argv.py",
+                "tests/checkpoint", *session.posargs, external=True)
 
 
 @nox.session(python=False)

@@ -485,7 +485,7 @@ _CRIU_VALUE = ("--image-path", "--work-path", "--manage-cgroups-mode", "--empty-
 
 def cmd_checkpoint(argv: list[str], g: Globals) -> int:
     from .ops import drive
-    from .ops.checkpoint import checkpoint
+    from .ops.checkpoint import checkpoint, checkpoint_options
 
     p = _parser("checkpoint")
     for flag in (*_CRIU_VALUE, "--parent-path", "--page-server"):
@@ -495,13 +495,13 @@ def cmd_checkpoint(argv: list[str], g: Globals) -> int:
     p.add_argument("--status-fd", type=int, default=-1)
     _id(p)
     a = p.parse_args(argv)
-    drive(checkpoint(Store(g.root), a.container_id, a, g.criu))
+    drive(checkpoint(Store(g.root), a.container_id, checkpoint_options(a), g.criu))
     return 0
 
 
 def cmd_restore(argv: list[str], g: Globals) -> int:
     from .ops import drive
-    from .ops.checkpoint import restore
+    from .ops.checkpoint import restore, restore_options
 
     p = _parser("restore")
     for flag in (*_CRIU_VALUE, "--console-socket", "--pid-file", "--lsm-profile",
@@ -513,8 +513,8 @@ def cmd_restore(argv: list[str], g: Globals) -> int:
         p.add_argument(flag, action="store_true")
     _id(p)
     a = p.parse_args(argv)
-    drive(restore(Store(g.root), a.container_id, a, g.criu))
-    return 0
+    return drive(restore(Store(g.root), a.container_id, restore_options(a, g.systemd_cgroup),
+                         g.criu))
 
 
 COMMANDS: dict[str, Callable[[list[str], Globals], int]] = {

@@ -46,6 +46,7 @@ from ..ops.kill import kill
 from ..ops.start import start
 from ..ops.update import update
 from ..state import Store
+from . import _checkpoint
 from . import _protocol as proto
 
 _STDIO = (0, 1, 2)
@@ -71,7 +72,7 @@ class ForkServer:
             "create": self.op_create, "start": self.op_start, "exec": self.op_exec,
             "kill": self.op_kill, "delete": self.op_delete, "pause": self.op_pause,
             "resume": self.op_resume, "update": self.op_update, "ping": self.op_ping,
-            "network_check": self.op_network_check,
+            "network_check": self.op_network_check, **_checkpoint.fork_server_ops(self),
         }
 
     # --- the loop -------------------------------------------------------------

@@ -31,6 +31,7 @@ import anyio.lowlevel
 
 from ..errors import RuncgoError
 from ..state import DEFAULT_ROOT, ContainerState, Store
+from . import _checkpoint
 from . import _protocol as proto
 from ._streams import FdReceiveStream, FdSendStream
 
@@ -414,6 +415,8 @@ class Runtime:
             with anyio.CancelScope(shield=True):
                 await c._discard()
 
+    restore = _checkpoint.restore
+
     async def get(self, container_id: str) -> Container:
         """A handle on an existing container (made by the CLI, or another Runtime).
 
@@ -479,6 +482,8 @@ class Container(_Stdio):
         """CNI CHECK of the container's network; raises the plugin's error if
         something the plugins set up is missing or wrong."""
         await self._call("network_check")
+
+    checkpoint = _checkpoint.checkpoint
 
     async def pause(self) -> None:
         await self._call("pause")

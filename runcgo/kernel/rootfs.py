@@ -420,11 +420,34 @@ def finish(plan: RootfsPlan, masked: list[str], readonly_paths: list[str],
     for p in masked:
         _mask(p)
     _remount_read_only(plan.mounts)
+    reopen_dev_null()
     if plan.propagation and plan.propagation in _PROPAGATION:
         sc.mount(None, "/", None, _PROPAGATION[plan.propagation])
     if plan.readonly:
         sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY
                  | _locked_flags("/"))
+
+
+def reopen_dev_null() -> None:
+    """Stdio that is the host's /dev/null becomes the container's own /dev/null
+    (as runc does): no host file stays open in the container, and CRIU can dump
+    it (a file on a mount outside the container is "Can't lookup mount")."""
+    try:
+        null = os.stat("/dev/null")
+    except OSError:
+        return
+    if not stat.S_ISCHR(null.st_mode) or null.st_rdev != os.makedev(1, 3):
+        return
+    for fd in (0, 1, 2):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if (stat.S_ISCHR(st.st_mode) and st.st_rdev == null.st_rdev
+                and (st.st_dev, st.st_ino) != (null.st_dev, null.st_ino)):
+            new = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+            os.dup2(new, fd)
+            os.close(new)
 
 
 def _readonly(path: str) -> None:

@@ -1,29 +1,106 @@
-"""``checkpoint`` / ``restore``: runc's commands, with CRIU doing the work.
+"""``checkpoint`` / ``restore``: runc 1.1's commands, with CRIU doing the work.
 
-What runcgo owns here is everything before CRIU is asked: the container must
-exist and run, the image paths must make sense (``--parent-path`` is relative
-to ``--image-path`` and must be a directory, as runc insists), and CRIU must be
-installed and able to work on this kernel.  When CRIU can't (criu 3.17 fails
-its vDSO probe on kernels >= 6.13), the user gets CRIU's own words in one line
-rather than a dump that dies half-way.
+runcgo owns everything around criu (kernel/criu/ drives it): the container must
+exist and run; the image paths must make sense (``--parent-path`` is relative to
+``--image-path`` and must be a directory, as runc insists); criu must be able to
+work on this kernel (else its own words, in one line, and the container is not
+touched); the bundle's bind mounts become criu's external mounts; the init's
+stdio goes into the image as ``descriptors.json`` (runc's file) so a restore can
+re-attach pipes.
+
+The states are runc's: after a dump the container is gone (its processes were
+killed by criu, its cgroup and state directory removed, poststop hooks run)
+unless ``--leave-running``; a pre-dump leaves it running.  A restore makes an
+ordinary running container under the given ID (the same or a new one), in its
+own new cgroup; without ``--detach`` we wait for it and exit with its status,
+then delete it, as ``run`` does.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
-from ..errors import ContainerNotRunning, InvalidArgument, RuncgoError
-from ..state import Store
+from .. import spec as S
+from .._lite import suppress
+from .._record import field, record
+from ..errors import ContainerExists, ContainerNotRunning, InvalidArgument
+from ..kernel.criu import argv as A
+from ..kernel.criu.binary import CriuError
+from ..state import Store, check_id, load_checked
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .._lite import SimpleNamespace
+    from ..state import ContainerState
+
+__all__ = ["CheckpointOptions", "CriuError", "RestoreOptions", "checkpoint", "restore"]
+
+DESCRIPTORS = "descriptors.json"  # runc's name: the init's fds 0-2 at dump time
 
 
-class CriuError(RuncgoError):
-    """CRIU is missing or refuses to work here."""
+@record
+class CriuOptions:
+    """Flags both commands take (runc's names)."""
+
+    image_path: str | None = None  # default: ./checkpoint
+    work_path: str | None = None   # default: the image path
+    tcp_established: bool = False
+    ext_unix_sk: bool = False
+    shell_job: bool = False
+    file_locks: bool = False
+    manage_cgroups_mode: str | None = None
+    empty_ns: str | None = None
+    auto_dedup: bool = False
+    lazy_pages: bool = False
+
+
+@record
+class CheckpointOptions:
+    criu: CriuOptions = field(default_factory=CriuOptions)
+    leave_running: bool = False
+    pre_dump: bool = False
+    parent_path: str | None = None
+    status_fd: int = -1
+    page_server: str | None = None
+
+
+@record
+class RestoreOptions:
+    criu: CriuOptions = field(default_factory=CriuOptions)
+    bundle: str = "."
+    detach: bool = False
+    pid_file: str | None = None
+    console_socket: str | None = None
+    no_pivot: bool = False
+    no_subreaper: bool = False
+    systemd_cgroup: bool = False
+    lsm_profile: str | None = None
+    lsm_mount_context: str | None = None
+
+
+def _criu_options(a: SimpleNamespace) -> CriuOptions:
+    return CriuOptions(image_path=a.image_path, work_path=a.work_path,
+                       tcp_established=a.tcp_established, ext_unix_sk=a.ext_unix_sk,
+                       shell_job=a.shell_job, file_locks=a.file_locks,
+                       manage_cgroups_mode=a.manage_cgroups_mode, empty_ns=a.empty_ns,
+                       auto_dedup=a.auto_dedup, lazy_pages=a.lazy_pages)
+
+
+def checkpoint_options(a: SimpleNamespace) -> CheckpointOptions:
+    """From the CLI's parsed flags."""
+    return CheckpointOptions(criu=_criu_options(a), leave_running=a.leave_running,
+                             pre_dump=a.pre_dump, parent_path=a.parent_path,
+                             status_fd=a.status_fd, page_server=a.page_server)
+
+
+def restore_options(a: SimpleNamespace, systemd_cgroup: bool = False) -> RestoreOptions:
+    return RestoreOptions(criu=_criu_options(a), bundle=a.bundle, detach=a.detach,
+                          pid_file=a.pid_file, console_socket=a.console_socket,
+                          no_pivot=a.no_pivot, no_subreaper=a.no_subreaper,
+                          systemd_cgroup=systemd_cgroup, lsm_profile=a.lsm_profile,
+                          lsm_mount_context=a.lsm_mount_context)
 
 
 def check_parent_path(image_path: str, parent_path: str | None) -> None:
@@ -32,49 +109,309 @@ def check_parent_path(image_path: str, parent_path: str | None) -> None:
         return
     if os.path.isabs(parent_path):
         raise InvalidArgument(f"--parent-path {parent_path} must be relative (to --image-path)")
-    real = os.path.join(image_path, parent_path)
+    real = os.path.normpath(os.path.join(image_path, parent_path))
     if not os.path.isdir(real):
         what = "not a directory" if os.path.exists(real) else "no such file or directory"
         raise InvalidArgument(f"invalid --parent-path {parent_path}: {real}: {what}")
 
 
-def criu_ready(criu: str) -> str:
-    """The CRIU binary to use, once ``criu check`` says it can work on this kernel."""
-    exe = shutil.which(criu)
-    if exe is None:
-        raise CriuError(f"CRIU is needed for checkpoint/restore: {criu!r} not found in PATH "
-                        "(apt-get install criu)")
+def _paths(o: CriuOptions) -> tuple[str, str]:
+    image = os.path.abspath(o.image_path or os.path.join(os.getcwd(), "checkpoint"))
+    return image, os.path.abspath(o.work_path or image)
+
+
+def _common(o: CriuOptions, image: str, work: str, mounts: dict[str, str]) -> A.Common:
+    """Validate the shared flags (one line naming the flag and value)."""
+    mode = o.manage_cgroups_mode or "soft"
+    if mode not in A.MANAGE_CGROUPS_MODES:
+        raise InvalidArgument(f"invalid --manage-cgroups-mode {mode!r}: must be one of "
+                              + ", ".join(A.MANAGE_CGROUPS_MODES))
+    empty = ["net"]  # runc never restores the network namespace's contents
+    if o.empty_ns and A.EMPTY_NS.get(o.empty_ns) is None:
+        raise InvalidArgument(f"invalid --empty-ns {o.empty_ns!r}: criu can only leave "
+                              "the network namespace empty")
+    return A.Common(image_dir=image, work_dir=work, tcp_established=o.tcp_established,
+                    ext_unix_sk=o.ext_unix_sk, shell_job=o.shell_job, file_locks=o.file_locks,
+                    manage_cgroups_mode=mode, empty_ns=empty, auto_dedup=o.auto_dedup,
+                    lazy_pages=o.lazy_pages, external_mounts=mounts)
+
+
+def _is_bind(m: S.Mount) -> bool:
+    opts = m.options or ()
+    return m.type == "bind" or "bind" in opts or "rbind" in opts
+
+
+def external_mounts(spec: S.Spec | None, bundle: str, cgroup_dir: str | None) -> dict[str, str]:
+    """Container mount point -> host path, for every mount criu must not dump:
+    bind mounts (their source), and a bind-mounted cgroup directory (the
+    container's own cgroup dir: on restore, the new container's)."""
+    if spec is None:
+        return {}
+    cgroupns = "cgroup" in S.namespaces(spec)
+    out: dict[str, str] = {}
+    for m in spec.mounts or ():
+        if m.type in ("cgroup", "cgroup2") and not cgroupns and cgroup_dir:
+            out[m.destination] = cgroup_dir
+        elif _is_bind(m) and m.source:
+            out[m.destination] = os.path.join(bundle, m.source)
+    return out
+
+
+def _bundle_spec(bundle: str) -> S.Spec | None:
     try:
-        out = subprocess.run([exe, "check"], capture_output=True, text=True, timeout=60,
-                             stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise CriuError(f"{exe} check: {exc}") from None
-    if out.returncode != 0:
-        lines = [ln.strip() for ln in (out.stderr + out.stdout).splitlines() if ln.strip()]
-        errors = [ln for ln in lines if "rror" in ln] or lines or [f"exit status {out.returncode}"]
-        raise CriuError(f"CRIU cannot work on this system ({exe} check): {errors[-1]}")
-    return exe
+        return S.load_config(bundle)
+    except Exception:  # a bundle changed or gone since create: no external mounts known
+        return None
 
 
-async def checkpoint(store: Store, container_id: str, a: SimpleNamespace, criu: str) -> None:
-    st = store.load(container_id)
+# -- checkpoint ----------------------------------------------------------------
+
+
+async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
+                     criu: str = "criu") -> None:
+    from ..kernel.criu import binary, run
+    from ..kernel.criu.argv import Dump, dump_argv
+
+    st = load_checked(store, container_id)
     if st.status not in ("running", "paused"):
         raise ContainerNotRunning(container_id, st.status)
-    image_path = a.image_path or os.path.join(os.getcwd(), "checkpoint")
-    check_parent_path(image_path, a.parent_path)
-    criu_ready(criu)
-    raise CriuError("checkpoint: CRIU works here, but dumping through CRIU's RPC is not "
-                    "implemented in this runcgo release")
+    image, work = _paths(opts.criu)
+    check_parent_path(image, opts.parent_path)
+    if opts.status_fd >= 0:
+        try:
+            os.fstat(opts.status_fd)
+        except OSError:
+            raise InvalidArgument(f"invalid --status-fd {opts.status_fd}: not an open file "
+                                  "descriptor") from None
+    spec = _bundle_spec(st.bundle)
+    common = _common(opts.criu, image, work,
+                     external_mounts(spec, st.bundle, st.cgroup.get("dir")))
+    exe = binary.locate(criu)
+    for d in (image, work):
+        os.makedirs(d, 0o700, exist_ok=True)
+    with store.lock(container_id):
+        st = load_checked(store, container_id, locked=True)
+        if st.status not in ("running", "paused"):
+            raise ContainerNotRunning(container_id, st.status)
+        if run.tty_keys(st.pid):
+            raise CriuError("checkpoint of a container with a terminal (process.terminal) "
+                            "is not supported: criu can dump a console whose master is "
+                            "outside the container only when asked over its RPC "
+                            "(orphan-pts-master), not from its command line")
+        if not opts.pre_dump:
+            _write_descriptors(image, run.stdio_keys(st.pid))
+        dump = Dump(pid=st.pid, common=common, leave_running=opts.leave_running,
+                    pre_dump=opts.pre_dump, parent_dir=opts.parent_path,
+                    status_fd=opts.status_fd, page_server=opts.page_server)
+        try:
+            run.run(dump_argv(exe, dump), "pre-dump" if opts.pre_dump else "dump",
+                    os.path.join(work, "dump.log"),
+                    pass_fds=(opts.status_fd,) if opts.status_fd >= 0 else ())
+        except CriuError:
+            binary.ready(exe)  # criu that can't work here at all: say that, in its words
+            raise
+    if not (opts.leave_running or opts.pre_dump):
+        from .delete import delete
+
+        # criu killed the processes: the container is stopped, and gone as in runc.
+        await delete(store, container_id, force=True)
 
 
-async def restore(store: Store, container_id: str, a: SimpleNamespace, criu: str) -> None:
+def _write_descriptors(image: str, keys: list[str]) -> None:
+    from .. import _json as json
+
+    path = os.path.join(image, DESCRIPTORS)
+    with open(path, "wb") as f:
+        f.write(json.dumps(keys).encode())
+    os.chmod(path, 0o600)
+
+
+def _read_descriptors(image: str) -> list[str]:
+    from .. import _json as json
+
+    path = os.path.join(image, DESCRIPTORS)
+    try:
+        with open(path, "rb") as f:
+            keys = json.loads(f.read())
+    except FileNotFoundError:
+        raise InvalidArgument(f"--image-path {image}: no {DESCRIPTORS}: not a checkpoint "
+                              "(made by `checkpoint` without --pre-dump)") from None
+    except (OSError, ValueError) as exc:
+        raise InvalidArgument(f"--image-path {image}: {DESCRIPTORS}: {exc}") from None
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise InvalidArgument(f"--image-path {image}: {DESCRIPTORS}: not a list of strings")
+    return keys
+
+
+# -- restore -------------------------------------------------------------------
+
+
+async def restore(store: Store, container_id: str, opts: RestoreOptions,
+                  criu: str = "criu") -> int:
+    """Restore ``container_id`` from the images; returns the exit status to use
+    (0 when detached, else the restored init's)."""
+    st = restore_detached(store, container_id, opts, criu)
+    if opts.detach:
+        return 0
+    return await _wait_and_delete(store, st, opts)
+
+
+def restore_detached(store: Store, container_id: str, opts: RestoreOptions,
+                     criu: str = "criu") -> ContainerState:
+    """The restore itself; the init is our child (criu's sibling) when it returns."""
+    from ..kernel import cgroups
+    from ..kernel.criu import binary
+    from ..kernel.criu.argv import Restore
+    from .create import CreateOptions, preflight
+
+    check_id(container_id)
     if store.exists(container_id):
-        from ..errors import ContainerExists
-
         raise ContainerExists(container_id)
-    image_path = a.image_path or os.path.join(os.getcwd(), "checkpoint")
-    if not os.path.isdir(image_path):
-        raise InvalidArgument(f"--image-path {image_path}: no such directory")
-    criu_ready(criu)
-    raise CriuError("restore: CRIU works here, but restoring through CRIU's RPC is not "
-                    "implemented in this runcgo release")
+    image, work = _paths(opts.criu)
+    if not os.path.isdir(image):
+        raise InvalidArgument(f"--image-path {image}: no such directory")
+    bundle = os.path.abspath(opts.bundle)
+    spec = preflight(bundle, CreateOptions(bundle=bundle, console_socket=opts.console_socket,
+                                           no_pivot=opts.no_pivot,
+                                           systemd_cgroup=opts.systemd_cgroup))
+    assert spec.process is not None
+    if spec.process.terminal:
+        raise CriuError("restore of a terminal container (process.terminal) is not supported: "
+                        "it needs criu's RPC to hand the pty master to --console-socket")
+    _common(opts.criu, image, work, {})  # flag errors before anything is made
+    keys = _read_descriptors(image)
+    exe = binary.locate(criu)
+    os.makedirs(work, 0o700, exist_ok=True)
+    linux = spec.linux or S.Linux()
+    store.make_dir(container_id)
+    lock = store.lock(container_id)
+    lock.__enter__()
+    made: dict[str, Any] = {}
+    try:
+        cg = cgroups.new_manager(container_id, linux.cgroups_path, systemd=opts.systemd_cgroup)
+        made["cg"] = cg
+        from ..state import write_init_record
+
+        write_init_record(store, container_id, {"cgroup": cg.to_state(), "cgroup_made": False,
+                                                "pid": 0, "init_start_time": 0, "hooks": []})
+        cg.create()
+        write_init_record(store, container_id, {"cgroup": cg.to_state(), "cgroup_made": True,
+                                                "pid": 0, "init_start_time": 0, "hooks": []})
+        cg.set(linux.resources, devices=list(linux.devices or ()))
+        st = _run_restore(store, container_id, spec, bundle, opts, exe, keys,
+                          Restore, cg, image, work, made)
+        if opts.pid_file:
+            from .create import write_pid_file
+
+            write_pid_file(opts.pid_file, st.pid)
+        return st
+    except BaseException:
+        _undo(store, container_id, made)
+        raise
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
+                 opts: RestoreOptions, exe: str, keys: list[str], restore_cls: Any, cg: Any,
+                 image: str, work: str, made: dict[str, Any]) -> ContainerState:
+    from ..kernel.criu import root as criu_root
+    from ..kernel.criu import run
+    from ..kernel.criu.argv import restore_argv
+    from ..state import ContainerState, proc_start_time, write_init_record
+    from .create import _saved_config, rfc3339_now
+
+    cdir = store.dir(container_id)
+    rootfs = S.rootfs_path(spec, bundle)
+    cg_state = cg.to_state()
+    root = criu_root.bind(rootfs, os.path.join(cdir, "criu-root"))
+    made["root"] = root
+    pidfile = os.path.join(cdir, "criu.pid")
+    # The init's stdio pipes, re-attached to copies of our own fds 0-2.
+    inherit: dict[int, str] = {}
+    copies: list[int] = []
+    try:
+        for i, key in enumerate(keys[:3]):
+            if key.startswith("pipe:"):
+                fd = os.dup(i)
+                copies.append(fd)
+                inherit[fd] = key
+        cgroup_path = cg_state.get("path") if cg_state.get("driver") == "v2" else None
+        req = restore_cls(common=_common(opts.criu, image, work,
+                                         external_mounts(spec, bundle, cg_state.get("dir"))),
+                          root=root, pidfile=pidfile, cgroup_root=cgroup_path,
+                          inherit_fds=inherit, lsm_profile=opts.lsm_profile,
+                          lsm_mount_context=opts.lsm_mount_context)
+        # criu enters the new cgroup before it forks anything: the tree is born there.
+        try:
+            run.run(restore_argv(exe, req), "restore", os.path.join(work, "restore.log"),
+                    pass_fds=copies, before_exec=lambda: cg.apply(os.getpid()))
+        except CriuError:
+            from ..kernel.criu import binary
+
+            binary.ready(exe)  # criu that can't work here at all: say that, in its words
+            raise
+    finally:
+        for fd in copies:
+            os.close(fd)
+        criu_root.unbind(made.pop("root"))  # the restored mount namespace has its own
+    with open(pidfile) as f:
+        pid = int(f.read().strip())
+    made["pid"] = pid
+    info = proc_start_time(pid)
+    if info is None:
+        raise CriuError(f"restore: the restored init (pid {pid}) exited at once")
+    write_init_record(store, container_id, {"cgroup": cg.to_state(), "cgroup_made": True,
+                                            "pid": pid, "init_start_time": info[0],
+                                            "hooks": []})
+    st = ContainerState(id=container_id, pid=pid, bundle=bundle, rootfs=rootfs,
+                        created=rfc3339_now(), init_start_time=info[0],
+                        annotations=dict(spec.annotations or {}),
+                        oci_version=spec.oci_version, status="running",
+                        config=_saved_config(spec), cgroup=cg.to_state(),
+                        systemd_cgroup=opts.systemd_cgroup)
+    store.save(st)
+    return st
+
+
+def _undo(store: Store, container_id: str, made: dict[str, Any]) -> None:
+    """A failed or cancelled restore leaves nothing: process, mount, cgroup, directory."""
+    from ..kernel.signals import SIGKILL
+
+    pid = made.get("pid")
+    if pid:
+        with suppress(ProcessLookupError):
+            os.kill(pid, SIGKILL)
+        with suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    if "root" in made:
+        from ..kernel.criu import root as criu_root
+
+        criu_root.unbind(made.pop("root"))
+    cg = made.get("cg")
+    if cg is not None:
+        with suppress(Exception):
+            cg.destroy()
+    store.remove_dir(container_id)
+
+
+async def _wait_and_delete(store: Store, st: ContainerState, opts: RestoreOptions) -> int:
+    """Foreground restore: wait for the restored init (our child), then delete it."""
+    from .delete import delete
+
+    if not opts.no_subreaper:
+        from ..kernel import syscalls as sc
+
+        sc.set_subreaper()
+    while True:
+        try:
+            _, status = os.waitpid(st.pid, 0)
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            status = 0
+            break
+    code = os.waitstatus_to_exitcode(status)
+    await delete(store, st.id, force=True)
+    return 128 - code if code < 0 else code

@@ -1,0 +1,103 @@
+"""The async API's checkpoint/restore round trip, run INSIDE the guest (one backend a run).
+
+One Runtime creates a counter with stdio pipes and checkpoints it; a second
+Runtime with another state root restores it under a new ID with fresh pipes:
+the counter's output continues on the new stdout, exec/kill/wait/delete work
+on the restored Container; a restore cancelled mid-way leaves no container,
+cgroup or mount.
+
+    python tests/checkpoint/guest_api.py asyncio|trio WORKDIR
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import anyio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from guest_cases import CG_ROOT, check, make_bundle
+
+from runcgo.api import Runtime
+
+COUNTER = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; echo $i > /count; sleep 0.2; done"]
+
+
+async def last_number(stream: anyio.abc.ByteReceiveStream, above: int, timeout: float = 30) -> int:
+    """Read the counter's stdout until it prints a number above ``above``."""
+    buf = b""
+    with anyio.fail_after(timeout):
+        while True:
+            buf += await stream.receive()
+            nums = [int(x) for x in buf.split(b"\n")[:-1] if x.strip().isdigit()]
+            if nums and nums[-1] > above:
+                return nums[-1]
+
+
+def mounts_under(path: Path) -> list[str]:
+    return [ln.split()[4] for ln in Path("/proc/self/mountinfo").read_text().splitlines()
+            if ln.split()[4].startswith(str(path))]
+
+
+async def main(backend: str, work: Path) -> dict[str, float]:
+    times: dict[str, float] = {}
+    tag = backend[:4]
+    cg = f"/cr-api-{tag}"
+    bundle = make_bundle(work / "bundle", COUNTER, cg)
+    img = work / "img"
+    # One fork server each (plus the control one): Python starts slowly in the guest.
+    async with Runtime(root=str(work / "root-a"), workers=1) as rt1, \
+            Runtime(root=str(work / "root-b"), workers=1) as rt2:
+        c = await rt1.create(f"cr-api-{tag}", bundle, stdio="pipe")
+        await c.start()
+        assert c.stdout is not None
+        first = await last_number(c.stdout, 2)
+        t0 = time.monotonic()
+        await c.checkpoint(img)
+        times["checkpoint_s"] = time.monotonic() - t0
+        check(await c.wait() == 128 + signal.SIGKILL, "checkpointed init did not die by SIGKILL")
+        check(not await rt1.list(), "the checkpointed container is still listed")
+        await c.aclose()
+
+        # A restore cancelled mid-way leaves nothing behind.
+        with anyio.move_on_after(0.5) as scope:
+            await rt2.restore(f"cr-api-{tag}-x", bundle, img, stdio="pipe",
+                              work_path=work / "work-x")
+        check(scope.cancelled_caught, "the restore was not cancelled")
+        check(not await rt2.list(), "a cancelled restore left a container")
+        check(not (CG_ROOT / cg.lstrip("/")).exists(), "a cancelled restore left its cgroup")
+        check(not mounts_under(work / "root-b"), "a cancelled restore left a mount")
+
+        t0 = time.monotonic()
+        r = await rt2.restore(f"cr-api-{tag}-new", bundle, img, stdio="pipe")
+        times["restore_s"] = time.monotonic() - t0
+        assert r.stdout is not None
+        check((await r.state()).status == "running", "restored container not running")
+        n = await last_number(r.stdout, first + 2)  # counts on, from the checkpoint
+        check(n > first, f"restored counter at {n}, checkpoint at {first}")
+        p = await r.exec(["cat", "/count"], stdio="pipe")
+        assert p.stdout is not None
+        out = b""
+        async for chunk in p.stdout:
+            out += chunk
+        check(await p.wait() == 0 and int(out) > first, f"exec saw {out!r}")
+        await p.aclose()
+        procs = (CG_ROOT / cg.lstrip("/") / "cgroup.procs").read_text().split()
+        check(str(r.pid) in procs, f"restored init {r.pid} not in {cg}: {procs}")
+        await r.kill(signal.SIGKILL)
+        check(await r.wait() == 128 + signal.SIGKILL, "wait() of the restored init")
+        await r.delete()
+        await r.aclose()
+        check(not await rt2.list(), "restored container still listed after delete")
+        check(not (CG_ROOT / cg.lstrip("/")).exists(), "cgroup left after delete")
+    return times
+
+
+if __name__ == "__main__":
+    backend, work = sys.argv[1], Path(sys.argv[2])
+    result = anyio.run(main, backend, work, backend=backend)
+    print(json.dumps(result))

@@ -1,0 +1,401 @@
+"""The checkpoint tier's round trips, run INSIDE the Debian-kernel guest.
+
+Each case runs for every runtime given (runcgo, and runc as the control) with
+the guest's criu; every step checks what it can observe (the counter file the
+container writes, ``state``, /proc/net/tcp through ``exec``, cgroup dirs, the
+state root).  Prints a per-case table and writes JSON results for the host
+test (tests/checkpoint/test_checkpoint.py).  Standard library + tests/bundles.py.
+
+    python tests/checkpoint/guest_cases.py --runtime runcgo='python -m runcgo' \
+        --runtime runc=/usr/sbin/runc --out results.json [--case NAME]...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import bundles
+
+WORK = Path("/tmp/cr-tier")
+CG_ROOT = Path("/sys/fs/cgroup")
+COUNTER = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /count; sleep 0.2; done"]
+
+
+class CaseFailed(AssertionError):
+    pass
+
+
+def check(cond: object, what: str) -> None:
+    if not cond:
+        raise CaseFailed(what)
+
+
+class Runtime:
+    """One runtime's CLI with a private --root; every call's time is kept."""
+
+    def __init__(self, name: str, cmd: list[str], root: Path) -> None:
+        self.name, self.cmd, self.root = name, cmd, root
+        self.steps: list[tuple[str, float]] = []
+
+    def __call__(self, *args: str, ok: bool = True, stdin: Any = subprocess.DEVNULL,
+                 timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        argv = [*self.cmd, "--root", str(self.root), *args]
+        t0 = time.monotonic()
+        if args[0] in ("run", "restore"):
+            # A detached container keeps its stdio: pipes (criu can dump them, and a
+            # restore re-attaches them with --inherit-fd); read what is there, no EOF.
+            p = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            p.wait(timeout)
+            r = subprocess.CompletedProcess(argv, p.returncode, _drain(p.stdout), _drain(p.stderr))
+        else:
+            with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+                q = subprocess.run(argv, stdin=stdin, stdout=out, stderr=err, timeout=timeout)
+                out.seek(0)
+                err.seek(0)
+                r = subprocess.CompletedProcess(argv, q.returncode, out.read(), err.read())
+        self.steps.append((args[0], time.monotonic() - t0))
+        if ok and r.returncode != 0:
+            raise CaseFailed(f"{self.name} {' '.join(args)}: exit {r.returncode}: "
+                             f"{(r.stderr or r.stdout).strip()[-600:]}")
+        return r
+
+    def status(self, cid: str) -> str | None:
+        r = self("state", cid, ok=False)
+        return json.loads(r.stdout)["status"] if r.returncode == 0 else None
+
+    def ids(self) -> list[str]:
+        r = self("list", "-q", ok=False)
+        return r.stdout.split()
+
+
+def _drain(pipe: Any) -> str:
+    """What a pipe holds now, without waiting for an EOF a detached container prevents."""
+    fd = pipe.fileno()
+    os.set_blocking(fd, False)
+    data = b""
+    try:
+        while chunk := os.read(fd, 65536):
+            data += chunk
+    except BlockingIOError:
+        pass
+    pipe.close()
+    return data.decode(errors="replace")
+
+
+def make_bundle(path: Path, args: list[str], cgroup: str) -> Path:
+    path.mkdir(parents=True)
+    bundles.make_rootfs(str(path / "rootfs"))
+    cfg = bundles.default_config()
+    cfg["process"]["args"] = args
+    cfg["process"]["terminal"] = False
+    cfg["root"]["readonly"] = False  # the counter writes /count
+    cfg["linux"]["cgroupsPath"] = cgroup
+    (path / "config.json").write_text(json.dumps(cfg, indent=1))
+    return path
+
+
+def count(bundle: Path) -> int:
+    try:
+        return int((bundle / "rootfs" / "count").read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def wait_count_above(bundle: Path, n: int, timeout: float = 30) -> int:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        c = count(bundle)
+        if c > n:
+            return c
+        time.sleep(0.1)
+    raise CaseFailed(f"the counter did not pass {n} within {timeout} s (at {count(bundle)})")
+
+
+def assert_stopped_counting(bundle: Path) -> int:
+    c = count(bundle)
+    time.sleep(1.0)
+    check(count(bundle) == c, f"the counter still runs after checkpoint ({c} -> {count(bundle)})")
+    return c
+
+
+def assert_gone(rt: Runtime, cid: str, cgroup: str) -> None:
+    """No state directory (runc and runcgo both keep <root>/<id>) and no cgroup.
+    Read from here, not through the CLI: a CLI call costs seconds in the guest."""
+    check(not (rt.root / cid).exists(), f"{cid}: state directory still there")
+    check(not (CG_ROOT / cgroup.lstrip("/")).exists(), f"cgroup {cgroup} left behind")
+
+
+def run_counter(rt: Runtime, cid: str, bundle: Path) -> int:
+    rt("run", "-d", "--bundle", str(bundle), cid)
+    return wait_count_above(bundle, 2)
+
+
+def pid_gone(pid: int, timeout: float = 20) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            return True
+        if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def restored_ok(rt: Runtime, cid: str, bundle: Path, before: int, cgroup: str) -> None:
+    """The restored container is ordinary: running, counting on, exec works, kill + delete."""
+    st = json.loads(rt("state", cid).stdout)
+    check(st["status"] == "running", f"{cid} is {st['status']} after restore")
+    wait_count_above(bundle, before + 2)
+    r = rt("exec", cid, "cat", "/count")
+    check(int(r.stdout.strip()) > before, f"exec in the restored container saw {r.stdout!r}")
+    procs = (CG_ROOT / cgroup.lstrip("/") / "cgroup.procs").read_text().split()
+    check(str(st["pid"]) in procs, f"restored init {st['pid']} not in {cgroup} ({procs})")
+    rt("kill", cid, "KILL")
+    check(pid_gone(st["pid"]), f"{cid} still running after kill")
+    rt("delete", cid)
+    assert_gone(rt, cid, cgroup)
+
+
+# -- the cases -----------------------------------------------------------------
+
+
+def case_counter(rt: Runtime, d: Path, tag: str) -> None:
+    """checkpoint (the container is gone), restore -d under the same ID: counts on."""
+    cid, cg = f"cr-{tag}-cnt", f"/cr-{tag}-cnt"
+    bundle = make_bundle(d / "bundle", COUNTER, cg)
+    run_counter(rt, cid, bundle)
+    rt("checkpoint", "--image-path", str(d / "img"), "--work-path", str(d / "work"), cid)
+    before = assert_stopped_counting(bundle)
+    assert_gone(rt, cid, cg)
+    check(rt.status(cid) is None, "state still answers after the checkpoint (runc: gone)")
+    rt("restore", "-d", "--image-path", str(d / "img"), "--work-path", str(d / "work"),
+       "--bundle", str(bundle), "--pid-file", str(d / "pid"), cid)
+    pid = int((d / "pid").read_text())
+    check(json.loads(rt("state", cid).stdout)["pid"] == pid, "--pid-file differs from state")
+    restored_ok(rt, cid, bundle, before, cg)
+
+
+def case_leave_running_new_id(rt: Runtime, d: Path, tag: str) -> None:
+    """checkpoint --leave-running (still running), then restore under a new ID."""
+    cid, cg = f"cr-{tag}-lr", f"/cr-{tag}-lr"
+    bundle = make_bundle(d / "bundle", COUNTER, cg)
+    run_counter(rt, cid, bundle)
+    rt("checkpoint", "--leave-running", "--image-path", str(d / "img"), cid)
+    check(rt.status(cid) == "running", "not running after --leave-running")
+    c = count(bundle)
+    wait_count_above(bundle, c + 1)
+    rt("delete", "--force", cid)
+    assert_gone(rt, cid, cg)
+    before = count(bundle)
+    new = f"cr-{tag}-lr-new"
+    rt("restore", "-d", "--image-path", str(d / "img"), "--bundle", str(bundle), new)
+    check(not (rt.root / cid).exists(), "the old ID came back")
+    # the counter restarts from the checkpoint's value: it counts again, from below `before`
+    c0 = count(bundle)
+    wait_count_above(bundle, c0 + 1)
+    restored_ok(rt, new, bundle, 0, cg)
+    del before
+
+
+def case_pre_dump(rt: Runtime, d: Path, tag: str) -> None:
+    """pre-dump (still running), then a dump with --parent-path; a foreground restore
+    (no --detach) counts on, waits for the container, exits with its status (3) and
+    deletes it."""
+    cid, cg = f"cr-{tag}-pre", f"/cr-{tag}-pre"
+    script = ("i=0; while [ ! -e /stop ]; do i=$((i+1)); echo $i > /count; sleep 0.2; done; "
+              "exit 3")
+    bundle = make_bundle(d / "bundle", ["sh", "-c", script], cg)
+    run_counter(rt, cid, bundle)
+    img = d / "img"
+    rt("checkpoint", "--pre-dump", "--image-path", str(img / "parent"), cid)
+    check(rt.status(cid) == "running", "not running after --pre-dump")
+    check(any((img / "parent").glob("pages-*.img")), "pre-dump wrote no page images")
+    wait_count_above(bundle, count(bundle) + 1)
+    rt("checkpoint", "--image-path", str(img / "final"), "--parent-path", "../parent", cid)
+    check((img / "final" / "parent").is_symlink(), "the dump has no parent link")
+    before = assert_stopped_counting(bundle)
+    assert_gone(rt, cid, cg)
+    t0 = time.monotonic()
+    p = subprocess.Popen([*rt.cmd, "--root", str(rt.root), "restore", "--image-path",
+                          str(img / "final"), "--bundle", str(bundle), cid],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_count_above(bundle, before + 2)
+        check(p.poll() is None, f"restore returned {p.returncode} while the container runs")
+        (bundle / "rootfs" / "stop").touch()
+        p.wait(60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    rt.steps.append(("restore", time.monotonic() - t0))
+    err = _drain(p.stderr)
+    _drain(p.stdout)
+    check(p.returncode == 3, f"restore exited {p.returncode}, the container 3: {err.strip()}")
+    assert_gone(rt, cid, cg)
+
+
+def _listening(pid: int, port: int) -> bool:
+    """A LISTEN socket on ``port`` in the netns of ``pid`` (busybox httpd binds ::)."""
+    want = f":{port:04X}"
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            f = line.split()
+            if len(f) > 3 and f[1].endswith(want) and f[3] == "0A":
+                return True
+    return False
+
+
+def case_tcp(rt: Runtime, d: Path, tag: str) -> None:
+    """A TCP listener, checkpointed with --tcp-established: it listens after restore."""
+    cid, cg = f"cr-{tag}-tcp", f"/cr-{tag}-tcp"
+    bundle = make_bundle(d / "bundle", ["httpd", "-f", "-p", "8080"], cg)
+    rt("run", "-d", "--bundle", str(bundle), cid)
+    pid = json.loads(rt("state", cid).stdout)["pid"]
+    end = time.monotonic() + 30
+    while not _listening(pid, 8080):
+        check(time.monotonic() < end, "httpd never listened")
+        time.sleep(0.2)
+    rt("checkpoint", "--tcp-established", "--image-path", str(d / "img"), cid)
+    assert_gone(rt, cid, cg)
+    rt("restore", "-d", "--tcp-established", "--image-path", str(d / "img"), "--bundle",
+       str(bundle), cid)
+    st = json.loads(rt("state", cid).stdout)
+    check(st["status"] == "running", "not running after restore")
+    check(_listening(st["pid"], 8080), "port 8080 not listening after restore")
+    r = rt("exec", cid, "cat", "/proc/net/tcp6")
+    check(":1F90 " in r.stdout, f"exec does not see the listener: {r.stdout!r}")
+    rt("delete", "--force", cid)
+    assert_gone(rt, cid, cg)
+
+
+CASES: dict[str, Callable[[Runtime, Path, str], None]] = {
+    "counter": case_counter, "leave-running+new-id": case_leave_running_new_id,
+    "pre-dump+parent+foreground": case_pre_dump, "tcp-established": case_tcp,
+}
+
+
+def api_cases(out: Path) -> list[dict[str, Any]]:
+    """guest_api.py once per anyio backend, each in its own interpreter."""
+    rows = []
+    for backend in ("asyncio", "trio"):
+        d = WORK / f"api-{backend}"
+        d.mkdir(parents=True)
+        t0 = time.monotonic()
+        p = subprocess.run([sys.executable, str(Path(__file__).with_name("guest_api.py")),
+                            backend, str(d)], capture_output=True, text=True, timeout=300)
+        took = time.monotonic() - t0
+        ok = p.returncode == 0
+        times = json.loads(p.stdout.strip().splitlines()[-1]) if ok else {}
+        error = None if ok else (p.stderr.strip().splitlines() or ["no output"])[-1]
+        if not ok:
+            print(p.stderr, file=sys.stderr)
+            keep_logs(d, out / "logs" / "api" / backend)
+        rows.append({"runtime": "runcgo", "case": f"api-{backend}", "ok": ok, "error": error,
+                     "seconds": round(took, 2),
+                     "checkpoint_s": round(times.get("checkpoint_s", 0), 2),
+                     "restore_s": round(times.get("restore_s", 0), 2)})
+        print(f"runcgo  api-{backend:18} {'ok' if ok else 'FAIL'} {took:6.1f}s"
+              + (f"  {error}" if error else ""), flush=True)
+    return rows
+
+
+def keep_logs(d: Path, dest: Path) -> None:
+    """criu's logs of a failed case, next to the results (the guest's /tmp dies with it)."""
+    for log in d.rglob("*.log"):
+        target = dest / log.relative_to(d)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, target)
+
+
+def cleanup(rt: Runtime) -> None:
+    for cid in rt.ids():
+        rt("delete", "--force", cid, ok=False)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runtime", action="append", required=True, help="NAME=COMMAND")
+    ap.add_argument("--case", action="append", choices=sorted(CASES))
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--api", action="store_true", help="also the async API (guest_api.py)")
+    a = ap.parse_args()
+    shutil.rmtree(WORK, ignore_errors=True)
+    results: list[dict[str, Any]] = []
+    names = a.case or list(CASES)
+    for spec in a.runtime:
+        rname, _, cmd = spec.partition("=")
+        rt = Runtime(rname, shlex.split(cmd), WORK / rname / "root")
+        for case in names:
+            d = WORK / rname / case.replace("+", "-")
+            d.mkdir(parents=True)
+            rt.steps = []
+            t0 = time.monotonic()
+            error = None
+            try:
+                CASES[case](rt, d, rname[:5])
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                traceback.print_exc()
+                cleanup(rt)
+                keep_logs(d, Path(a.out).parent / "logs" / rname / case)
+            took = time.monotonic() - t0
+            steps: dict[str, float] = {}
+            for name, t in rt.steps:
+                if name in ("checkpoint", "restore"):
+                    steps[name] = steps.get(name, 0.0) + t
+            results.append({"runtime": rname, "case": case, "ok": error is None,
+                            "error": error, "seconds": round(took, 2),
+                            "checkpoint_s": round(steps.get("checkpoint", 0), 2),
+                            "restore_s": round(steps.get("restore", 0), 2)})
+            print(f"{rname:7} {case:22} {'ok' if error is None else 'FAIL'} {took:6.1f}s"
+                  + (f"  {error}" if error else ""), flush=True)
+        left = rt.ids()
+        results.append({"runtime": rname, "case": "nothing-left", "ok": not left,
+                        "error": f"left: {left}" if left else None, "seconds": 0,
+                        "checkpoint_s": 0, "restore_s": 0})
+    if a.api:
+        results += api_cases(Path(a.out).parent)
+    Path(a.out).write_text(json.dumps(results, indent=1))
+    print(table(results))
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """case | runtime: ok, total (checkpoint / restore seconds)."""
+    rts = list(dict.fromkeys(r["runtime"] for r in results))
+    cases = list(dict.fromkeys(r["case"] for r in results))
+    by = {(r["runtime"], r["case"]): r for r in results}
+    lines = ["| case | " + " | ".join(f"{n}: total (checkpoint / restore)" for n in rts) + " |",
+             "|---|" + "---|" * len(rts)]
+    for c in cases:
+        cells = []
+        for n in rts:
+            r = by.get((n, c))
+            if r is None:
+                cells.append("-")
+                continue
+            mark = "ok" if r["ok"] else "FAIL"
+            cells.append(f"{mark} {r['seconds']:.1f}s ({r['checkpoint_s']:.1f} / {r['restore_s']:.1f})")
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

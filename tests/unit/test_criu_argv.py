@@ -1,0 +1,103 @@
+"""criu's command lines for runc's checkpoint/restore flags (no root, no criu)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from runcgo import spec as S
+from runcgo.errors import InvalidArgument
+from runcgo.kernel.criu import argv as A
+from runcgo.kernel.criu.run import first_error
+from runcgo.ops.checkpoint import CriuOptions, _common, check_parent_path, external_mounts
+
+
+def _pairs(argv: list[str], flag: str) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv) if a == flag]
+
+
+def test_dump_maps_runc_flags() -> None:
+    common = _common(CriuOptions(tcp_established=True, shell_job=True, file_locks=True,
+                                 manage_cgroups_mode="full", empty_ns="network"),
+                     "/img", "/work", {"/data": "/data", "/sys/fs/cgroup": "/cg/x"})
+    argv = A.dump_argv("/usr/sbin/criu", A.Dump(pid=42, common=common, leave_running=True,
+                                                 parent_dir="../parent", status_fd=5))
+    assert argv[:4] == ["/usr/sbin/criu", "dump", "--tree", "42"]
+    for flag in ("--tcp-established", "--shell-job", "--file-locks", "--leave-running",
+                 "--track-mem", "--manage-cgroups=full"):
+        assert flag in argv
+    assert "--ext-unix-sk" not in argv and "--auto-dedup" not in argv
+    assert _pairs(argv, "--empty-ns") == ["net"]
+    assert _pairs(argv, "--external") == ["mnt[/data]:/data", "mnt[/sys/fs/cgroup]:/sys/fs/cgroup"]
+    assert _pairs(argv, "--prev-images-dir") == ["../parent"]
+    assert _pairs(argv, "--status-fd") == ["5"]
+    assert _pairs(argv, "--images-dir") == ["/img"] and _pairs(argv, "--work-dir") == ["/work"]
+
+
+def test_pre_dump_tracks_memory_and_never_leaves_running_flag() -> None:
+    common = _common(CriuOptions(), "/img", "/img", {"/data": "/data"})
+    argv = A.dump_argv("criu", A.Dump(pid=1, common=common, pre_dump=True, leave_running=True))
+    assert argv[1] == "pre-dump" and "--track-mem" in argv
+    assert "--leave-running" not in argv and "--external" not in argv
+
+
+def test_restore_maps_mounts_cgroup_and_pipes() -> None:
+    common = _common(CriuOptions(), "/img", "/work", {"/data": "/srv/data"})
+    argv = A.restore_argv("criu", A.Restore(common=common, root="/run/x/criu-root",
+                                            pidfile="/run/x/criu.pid", cgroup_root="/cr-new",
+                                            inherit_fds={7: "pipe:[123]"},
+                                            lsm_profile="apparmor:p"))
+    assert argv[1] == "restore"
+    for flag in ("--restore-detached", "--restore-sibling", "--evasive-devices"):
+        assert flag in argv
+    assert _pairs(argv, "--root") == ["/run/x/criu-root"]
+    assert _pairs(argv, "--external") == ["mnt[/data]:/srv/data"]
+    assert _pairs(argv, "--cgroup-root") == ["/cr-new"]
+    assert _pairs(argv, "--inherit-fd") == ["fd[7]:pipe:[123]"]
+    assert _pairs(argv, "--lsm-profile") == ["apparmor:p"] and "--lsm-mount-context" not in argv
+    ignore = _common(CriuOptions(manage_cgroups_mode="ignore"), "/i", "/i", {})
+    argv = A.restore_argv("criu", A.Restore(common=ignore, root="/r", pidfile="/p",
+                                            cgroup_root="/cr-new"))
+    assert "--cgroup-root" not in argv
+
+
+@pytest.mark.parametrize(("field", "value"), [("manage_cgroups_mode", "sometimes"),
+                                              ("empty_ns", "pid")])
+def test_bad_values_name_the_flag(field: str, value: str) -> None:
+    with pytest.raises(InvalidArgument, match=f"--{field.replace('_', '-')} '{value}'"):
+        _common(CriuOptions(**{field: value}), "/i", "/i", {})
+
+
+def test_external_mounts_are_binds_and_a_bound_cgroup_dir() -> None:
+    spec = S.Spec(oci_version="1.0.2", mounts=[
+        S.Mount(destination="/proc", type="proc", source="proc"),
+        S.Mount(destination="/data", type="bind", source="/srv/data", options=["rbind"]),
+        S.Mount(destination="/rel", type="none", source="rel", options=["bind"]),
+        S.Mount(destination="/sys/fs/cgroup", type="cgroup", source="cgroup"),
+    ], linux=S.Linux(namespaces=[S.LinuxNamespace(type="mount")]))
+    got = external_mounts(spec, "/b", "/sys/fs/cgroup/cr-x")
+    assert got == {"/data": "/srv/data", "/rel": "/b/rel", "/sys/fs/cgroup": "/sys/fs/cgroup/cr-x"}
+    spec.linux.namespaces.append(S.LinuxNamespace(type="cgroup"))  # type: ignore[union-attr]
+    assert "/sys/fs/cgroup" not in external_mounts(spec, "/b", "/sys/fs/cgroup/cr-x")
+
+
+def test_parent_path_is_relative_to_the_image(tmp_path: os.PathLike[str]) -> None:
+    base = os.fspath(tmp_path)
+    os.mkdir(os.path.join(base, "parent"))
+    check_parent_path(os.path.join(base, "final"), "../parent")  # final need not exist yet
+    with pytest.raises(InvalidArgument, match="must be relative"):
+        check_parent_path(base, "/abs")
+    with pytest.raises(InvalidArgument, match="no such file"):
+        check_parent_path(base, "missing")
+
+
+def test_first_error_is_the_cause(tmp_path: os.PathLike[str]) -> None:
+    log = os.path.join(os.fspath(tmp_path), "dump.log")
+    with open(log, "w") as f:
+        f.write("(00.1) Warn  (criu/x.c:1): noise\n"
+                "(00.1) Error (criu/tun.c:85): tun: Unable to create tun: No such file\n"
+                "(00.2) Error (criu/files-reg.c:1710): Can't lookup mount=36 for fd=1\n"
+                "(00.3) Error (criu/cr-dump.c:2053): Dumping FAILED.\n")
+    assert first_error(log) == "Can't lookup mount=36 for fd=1"
+    assert first_error(log + ".missing") is None
