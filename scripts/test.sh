@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --tests
-.venv/bin/nox -s lint typecheck tests faults load soak api_pythons runc_suite cri cgroup2 docker rootless "$@"
+.venv/bin/nox -s lint typecheck tests faults load soak api_pythons runc_suite cri cgroup2 checkpoint docker rootless "$@"
 # The benchmarks as a smoke (small N), so they can't rot; `nox -s bench` for real numbers.
 .venv/bin/nox -s bench -- --quick
