@@ -48,7 +48,10 @@ def make_parent(rel: str) -> None:
     for h in hierarchies():
         d = os.path.join(h, rel.lstrip("/"))
         os.makedirs(d, exist_ok=True)
-        if os.path.exists(os.path.join(d, "cpuset.cpus")):
+        # v1: a new cpuset is empty until filled; v2: an empty one means "the parent's"
+        # (and the root has no cpuset.cpus to copy)
+        if os.path.exists(os.path.join(h, "cpuset.cpus")) and os.path.exists(
+                os.path.join(d, "cpuset.cpus")):
             for name in ("cpuset.cpus", "cpuset.mems"):
                 with open(os.path.join(h, name)) as f:
                     value = f.read().strip()

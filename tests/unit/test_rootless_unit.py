@@ -94,7 +94,7 @@ def _v1_tree(tmp_path: Path) -> v1.V1Manager:
         (tmp_path / name).mkdir()
         dirs[name] = str(tmp_path / name / "rl-c")
         ctrls[name] = [name]
-    return v1.V1Manager("rl-c", dirs, ctrls, rootless=True)
+    return v1.V1Manager("rl-c", dirs, ctrls, rootless=True, may_skip=True)
 
 
 def test_v1_rootless_skips_what_it_may_not_create(tmp_path: Path,
@@ -148,7 +148,7 @@ def test_v2_rootless_without_a_delegated_cgroup(tmp_path: Path,
     root = tmp_path / "root"
     root.mkdir()
     _no_permission_below(monkeypatch, root / "user")
-    m = v2.V2Manager("rl-c", str(root / "user" / "rl-c"), str(root), rootless=True)
+    m = v2.V2Manager("rl-c", str(root / "user" / "rl-c"), str(root), rootless=True, may_skip=True)
     m.create()
     assert "permission denied" in m.skipped and m.self_join() == (None, [])
     m.apply(1)  # stays where it is: no error
@@ -160,3 +160,28 @@ def test_v2_rootless_without_a_delegated_cgroup(tmp_path: Path,
         m.freeze()
     again = v2.from_state_v2(json.loads(json.dumps(m.to_state())))
     assert again.rootless and again.skipped == m.skipped
+
+
+def test_v2_rootless_with_a_cgroups_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An explicit cgroupsPath (a delegated subtree): the cgroup is required -- no
+    permission is an error, not a skip -- and device rules are still left out (the
+    eBPF filter needs privileges a delegation does not give; runc ignores them)."""
+    from runcgo.kernel import cgroups
+    from runcgo.kernel.cgroups import v2_resources
+
+    root = tmp_path / "root"
+    root.mkdir()
+    monkeypatch.setattr(cgroups, "hierarchies", lambda: [])
+    m = v2.V2Manager("/deleg/c", str(root / "deleg" / "c"), str(root), rootless=True)
+    assert not m.may_skip
+    seen: list[object] = []
+    monkeypatch.setattr(v2_resources, "set_all",
+                        lambda d, r, devices=None: seen.append((r.devices, devices)))
+    m.set(LinuxResources(memory=LinuxMemory(limit=1 << 20), devices=[]), devices=[])
+    assert seen == [(None, None)]
+    (root / "deleg").write_text("")  # mkdir fails: an error, where may_skip would skip
+    with pytest.raises(CgroupError, match="deleg"):
+        m.create()
+    assert m.skipped == ""
+    again = v2.from_state_v2(json.loads(json.dumps(m.to_state())))
+    assert again.rootless and not again.may_skip

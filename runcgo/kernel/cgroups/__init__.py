@@ -62,9 +62,11 @@ def new_manager(container_id: str, cgroups_path: str | None, *,
                 systemd: bool = False, rootless: bool = False) -> CgroupManager:
     """The manager for a new container, with the driver the host calls for.
 
-    ``rootless`` (kernel/rootless.py): cgroups we may not write are skipped
-    when no cgroupsPath was given and no limit needs them, as runc does."""
-    rootless = rootless and not cgroups_path
+    ``rootless`` (kernel/rootless.py), as runc does: device rules are best effort
+    (writing them, or loading the v2 eBPF filter, needs privileges a delegated
+    cgroup does not give), and -- only when no cgroupsPath was given -- cgroups
+    we may not write are skipped while no limit needs them."""
+    may_skip = rootless and not cgroups_path
     if systemd:
         from .systemd import new_systemd
 
@@ -75,10 +77,10 @@ def new_manager(container_id: str, cgroups_path: str | None, *,
     if mode(hs) == "v2":
         from .v2 import new_v2
 
-        return new_v2(path, hs, rootless=rootless)
+        return new_v2(path, hs, rootless=rootless, may_skip=may_skip)
     from .v1 import new_v1
 
-    return new_v1(container_id, path, hs, rootless=rootless)
+    return new_v1(container_id, path, hs, rootless=rootless, may_skip=may_skip)
 
 
 def from_state(d: dict[str, Any]) -> CgroupManager:

@@ -41,17 +41,19 @@ class V1Manager(CgroupManager):
 
     def __init__(self, path: str, dirs: dict[str, str], controllers: dict[str, list[str]],
                  created: list[str] | None = None, rootless: bool = False,
-                 skipped: dict[str, str] | None = None) -> None:
+                 skipped: dict[str, str] | None = None, may_skip: bool = False) -> None:
         self.path = path
         # hierarchy name (``memory``, ``cpu,cpuacct``, ``systemd``, ``unified``) -> our dir
         self.dirs = dirs
         # hierarchy name -> the controllers it carries (``name=systemd`` included)
         self.controllers = controllers
         self.created = created if created is not None else []
-        # Rootless (runc's rule: --rootless and no explicit cgroupsPath): a
-        # hierarchy we may not write to is skipped -- the container stays in
-        # our own cgroup there -- unless a limit needs it.  hierarchy -> why.
+        # Rootless: device rules are best effort (see set).  Without a cgroupsPath
+        # too (``may_skip``, runc's rule): a hierarchy we may not write to is
+        # skipped -- the container stays in our own cgroup there -- unless a
+        # limit needs it.  hierarchy -> why.
         self.rootless = rootless
+        self.may_skip = may_skip
         self.skipped = skipped if skipped is not None else {}
         self.own_dirs: dict[str, str] = {}  # skipped hierarchy -> our own cgroup there
 
@@ -75,7 +77,7 @@ class V1Manager(CgroupManager):
     # -- lifecycle -----------------------------------------------------------
     def create(self) -> None:
         for name, d in list(self.dirs.items()):
-            if self.rootless:
+            if self.rootless and self.may_skip:
                 why = rootless_skip(d, self.created)
                 if why:
                     self.skipped[name] = why
@@ -229,6 +231,7 @@ class V1Manager(CgroupManager):
                                "controllers": self.controllers, "created": self.created}
         if self.rootless:
             out["rootless"] = True
+            out["may_skip"] = self.may_skip
             out["skipped"] = self.skipped
         return out
 
@@ -291,7 +294,7 @@ def enable_controllers(d: str, created: Sequence[str]) -> None:
 
 
 def new_v1(container_id: str, cgroups_path: str, hs: list[Hierarchy] | None = None,
-           rootless: bool = False) -> V1Manager:
+           rootless: bool = False, may_skip: bool = False) -> V1Manager:
     """A v1/hybrid manager for ``cgroups_path`` (absolute or relative to our own cgroup)."""
     del container_id
     hs = hierarchies() if hs is None else hs
@@ -302,7 +305,7 @@ def new_v1(container_id: str, cgroups_path: str, hs: list[Hierarchy] | None = No
         name = "unified" if h.version == 2 else h.name
         dirs[name] = hierarchy_dir(h, cgroups_path, own)
         ctrls[name] = list(h.controllers)
-    return V1Manager(cgroups_path, dirs, ctrls, rootless=rootless)
+    return V1Manager(cgroups_path, dirs, ctrls, rootless=rootless, may_skip=may_skip)
 
 
 def from_state_v1(d: dict[str, Any]) -> V1Manager:
@@ -311,4 +314,5 @@ def from_state_v1(d: dict[str, Any]) -> V1Manager:
     if ctrls is None:  # state written by the foundation's placeholder driver
         ctrls = {k: [k] for k in dirs}
     return V1Manager(d.get("path", ""), dirs, dict(ctrls), list(d.get("created") or []),
-                     rootless=bool(d.get("rootless")), skipped=dict(d.get("skipped") or {}))
+                     rootless=bool(d.get("rootless")), skipped=dict(d.get("skipped") or {}),
+                     may_skip=bool(d.get("may_skip", d.get("rootless"))))

@@ -80,14 +80,17 @@ class V2Manager(CgroupManager):
 
     def __init__(self, path: str, dirpath: str, mountpoint: str,
                  created: list[str] | None = None, rootless: bool = False,
-                 skipped: str = "") -> None:
+                 skipped: str = "", may_skip: bool = False) -> None:
         self.path = path
         self.dir = dirpath
         self.mountpoint = mountpoint
         self.created = created if created is not None else []
-        # Rootless without a delegated subtree (runc's rule, see v1.py): no
-        # cgroup of our own; ``skipped`` says why, and any limit is an error.
+        # Rootless (see new_manager): device rules are skipped.  Without a
+        # cgroupsPath (``may_skip``) and without a delegated subtree (runc's rule,
+        # see v1.py): no cgroup of our own; ``skipped`` says why, and any limit is
+        # an error.
         self.rootless = rootless
+        self.may_skip = may_skip
         self.skipped = skipped
 
     def memory_dir(self) -> str | None:
@@ -97,7 +100,7 @@ class V2Manager(CgroupManager):
         return os.path.isdir(self.dir)
 
     def create(self) -> None:
-        if self.rootless:
+        if self.rootless and self.may_skip:
             from .v1 import rootless_skip
 
             self.skipped = rootless_skip(self.dir, self.created)
@@ -209,6 +212,7 @@ class V2Manager(CgroupManager):
                                "mountpoint": self.mountpoint, "created": self.created}
         if self.rootless:
             out["rootless"] = True
+            out["may_skip"] = self.may_skip
             out["skipped"] = self.skipped
         return out
 
@@ -239,10 +243,12 @@ class V2Manager(CgroupManager):
 def from_state_v2(d: dict[str, Any]) -> V2Manager:
     return V2Manager(d.get("path", ""), d["dir"], d.get("mountpoint", "/sys/fs/cgroup"),
                      list(d.get("created") or []), rootless=bool(d.get("rootless")),
-                     skipped=str(d.get("skipped") or ""))
+                     skipped=str(d.get("skipped") or ""),
+                     may_skip=bool(d.get("may_skip", d.get("rootless"))))
 
 
-def new_v2(cgroups_path: str, hs: list[Any] | None = None, rootless: bool = False) -> V2Manager:
+def new_v2(cgroups_path: str, hs: list[Any] | None = None, rootless: bool = False,
+           may_skip: bool = False) -> V2Manager:
     """A v2 manager for ``cgroups_path`` on the unified hierarchy."""
     from .paths import hierarchies, hierarchy_dir
 
@@ -251,4 +257,4 @@ def new_v2(cgroups_path: str, hs: list[Any] | None = None, rootless: bool = Fals
     if h is None:
         raise CgroupError("no cgroup2 hierarchy mounted")
     return V2Manager(cgroups_path, hierarchy_dir(h, cgroups_path, parent_of_own=True),
-                     h.mountpoint, rootless=rootless)
+                     h.mountpoint, rootless=rootless, may_skip=may_skip)
