@@ -19,9 +19,11 @@ half is ``fork_server_ops``.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # anyio: not imported by the fork server, which loads this module too
+TYPE_CHECKING = False  # typing, anyio: not imported by the fork server, which loads this module too
+if TYPE_CHECKING:
+    from typing import Any
+
     from ._runtime import Container, Runtime, Stdio
 
 

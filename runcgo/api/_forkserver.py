@@ -19,18 +19,14 @@ process dying); the containers it started keep running, as with ``runc``.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
-import json
 import os
 import select
 import socket
 import sys
-import tempfile
-from collections.abc import Callable
-from typing import Any
 
+from .. import _json as json
 from .. import log
 from .. import spec as S
 from .._record import asdict
@@ -48,6 +44,14 @@ from ..ops.update import update
 from ..state import Store
 from . import _checkpoint
 from . import _protocol as proto
+
+# Kept out of this process: typing, argparse, tempfile (random), the stdlib json (re),
+# anyio.  Every module loaded here is heap that each fork write-protects and each
+# child and the server itself then fault on (see main: gc.freeze).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 _STDIO = (0, 1, 2)
 
@@ -67,7 +71,7 @@ class ForkServer:
         self.saved = [os.dup(fd) for fd in _STDIO]
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         _close_in_children(sock, [*self.saved, self.devnull])
-        self.tmp = tempfile.mkdtemp(prefix="runcgo-fs-")
+        self.tmp = _private_dir()
         self.handlers: dict[str, Callable[[dict[str, Any], list[int]], tuple[dict[str, Any], list[int]]]] = {
             "create": self.op_create, "start": self.op_start, "exec": self.op_exec,
             "kill": self.op_kill, "delete": self.op_delete, "pause": self.op_pause,
@@ -348,7 +352,10 @@ def _readable(fd: int) -> bool:
 def _preload() -> None:
     """Import what the pre-exec child needs now, so no child imports after forking
     (and so the first container is as fast as the hundredth)."""
-    from ..kernel import capabilities, cgroups, preexec, rootfs, seccomp  # noqa: F401
+    from ..kernel import capabilities, cgroups, preexec, rootfs, seccomp, waiter  # noqa: F401
+    from ..kernel.cgroups import mountfs  # noqa: F401  (the "cgroup" mount of most configs)
+
+    waiter.errno_table()  # the same in every waiting init: built once, inherited
 
     # The host's cgroup driver too: the first create of each fork server paid
     # for importing it (and devrules), while it held up the others queued on it.
@@ -362,17 +369,50 @@ def _preload() -> None:
         from ..kernel.cgroups import devrules, v1, v1_resources  # noqa: F401
 
 
+def _private_dir() -> str:
+    """A new 0700 directory under $TMPDIR or /tmp (tempfile.mkdtemp without importing
+    tempfile, which imports random: an at-fork reseed in every child)."""
+    base = os.environ.get("TMPDIR") or "/tmp"
+    while True:
+        path = os.path.join(base, f"runcgo-fs-{os.getpid()}-{os.urandom(4).hex()}")
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        return path
+
+
+def _parse_args(argv: list[str]) -> tuple[int, str, bool, str | None]:
+    """``--fd N --root DIR [--systemd-cgroup] [--log FILE]``: what _runtime.py passes
+    (argparse is not loaded here: see TYPE_CHECKING above)."""
+    fd, root, systemd, logfile = -1, "", False, None
+    it = iter(argv)
+    for arg in it:
+        if arg == "--systemd-cgroup":
+            systemd = True
+            continue
+        value = next(it, None)
+        if value is None or arg not in ("--fd", "--root", "--log"):
+            raise SystemExit(f"runcgo-forkserver: bad argument {arg!r}")
+        if arg == "--fd":
+            if not value.isdigit():
+                raise SystemExit(f"runcgo-forkserver: --fd {value!r} is not a number")
+            fd = int(value)
+        elif arg == "--root":
+            root = value
+        else:
+            logfile = value
+    if fd < 0 or not root:
+        raise SystemExit("runcgo-forkserver: --fd and --root are required")
+    return fd, root, systemd, logfile
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="runcgo-forkserver")
-    p.add_argument("--fd", type=int, required=True)
-    p.add_argument("--root", required=True)
-    p.add_argument("--systemd-cgroup", action="store_true")
-    p.add_argument("--log")
-    a = p.parse_args(argv)
-    sock = socket.socket(fileno=a.fd)
-    os.set_inheritable(a.fd, False)
-    if a.log:
-        log.configure(a.log)
+    fd, root, systemd_cgroup, logfile = _parse_args(sys.argv[1:] if argv is None else argv)
+    sock = socket.socket(fileno=fd)
+    os.set_inheritable(fd, False)
+    if logfile:
+        log.configure(logfile)
     sc.set_subreaper()
     _raise_nofile()
     _preload()
@@ -381,7 +421,7 @@ def main(argv: list[str] | None = None) -> None:
     # only when idle (serve()), never in the middle of a create.
     gc.freeze()
     gc.disable()
-    server = ForkServer(sock, Store(a.root), a.systemd_cgroup)
+    server = ForkServer(sock, Store(root), systemd_cgroup)
     proto.send(sock, {"type": "hello", "pid": os.getpid()})
     server.serve()
 

@@ -13,12 +13,14 @@ Events:    ``{"type": "exit", "pid": p, "status": code | null}`` -- a child the
 
 from __future__ import annotations
 
-import json
-import socket
-from typing import Any
-
+from .. import _json as json
 from .. import errors as E
 from ..kernel import sync as _sync
+
+TYPE_CHECKING = False  # typing: not in the fork server's heap
+if TYPE_CHECKING:
+    import socket
+    from typing import Any
 
 MAX_MSG = 1 << 20
 MAX_FDS = 8

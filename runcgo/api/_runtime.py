@@ -252,6 +252,18 @@ async def _wait_pidfd(pid: int) -> None:
         os.close(pidfd)
 
 
+def _forkserver_command() -> list[str]:
+    """This interpreter in isolated mode without ``site`` (-I -S), on this process's
+    sys.path: what a fork server imports is runcgo and, for networking, what this
+    process can import; ``site`` and the installers' path hooks (editable finders,
+    _distutils_hack) would cost start-up time and heap that every fork copies."""
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = [pkg_parent, *(p for p in sys.path if p and p != pkg_parent)]
+    code = (f"import sys; sys.path[:] = {path!r}; "
+            "from runcgo.api._forkserver import main; main()")
+    return [sys.executable, "-I", "-S", "-c", code]
+
+
 class Runtime:
     """A state root plus the fork servers that act on it.
 
@@ -309,11 +321,7 @@ class Runtime:
 
     async def _spawn(self, tg: anyio.abc.TaskGroup) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
-        cmd = [sys.executable, "-m", "runcgo.api._forkserver", "--fd", str(theirs.fileno()),
-               "--root", self.root]
+        cmd = [*_forkserver_command(), "--fd", str(theirs.fileno()), "--root", self.root]
         if self.systemd_cgroup:
             cmd.append("--systemd-cgroup")
         if self.log:
@@ -321,7 +329,7 @@ class Runtime:
         try:
             # fork+exec of a fresh interpreter in C (_posixsubprocess): no Python
             # code runs in the forked copy of this multi-threaded process.
-            proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=env, close_fds=True)
+            proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], close_fds=True)
         finally:
             theirs.close()
         ours.setblocking(False)

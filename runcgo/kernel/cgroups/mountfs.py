@@ -31,10 +31,14 @@ def _fdpath(fd: int) -> str:
 
 def _mount_id(fd: int) -> int:
     """The ID of the mount ``fd`` is on (/proc/self/fdinfo's ``mnt_id``)."""
-    with open(f"/proc/self/fdinfo/{fd}") as f:
-        for line in f:
-            if line.startswith("mnt_id:"):
-                return int(line.split()[1])
+    info = os.open(f"/proc/self/fdinfo/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(info, 4096)  # an O_PATH fd's fdinfo is a few short lines
+    finally:
+        os.close(info)
+    for line in data.split(b"\n"):
+        if line.startswith(b"mnt_id:"):
+            return int(line.split()[1])
     raise CgroupError(f"/proc/self/fdinfo/{fd} has no mnt_id")
 
 

@@ -165,7 +165,12 @@ class V1Manager(CgroupManager):
         # a cgroup that existed before us they may be someone else's.
         for d in self.dirs.values():
             if d in self.created:
-                remove_children(d)
+                try:
+                    os.rmdir(d)  # the usual case: no sub-cgroups, no process left
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    remove_children(d)
         rmdir_created(self.created)
 
     # -- freezer -------------------------------------------------------------

@@ -166,7 +166,12 @@ class V2Manager(CgroupManager):
 
     def destroy(self) -> None:
         if self.dir in self.created:  # its own sub-cgroups go with it (see v1)
-            remove_children(self.dir)
+            try:
+                os.rmdir(self.dir)  # the usual case: nothing below it, no process left
+            except FileNotFoundError:
+                pass
+            except OSError:
+                remove_children(self.dir)
         rmdir_created(self.created)
 
     def freeze(self) -> None:
