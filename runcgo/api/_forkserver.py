@@ -219,7 +219,17 @@ class ForkServer:
         if not console and master is not None:
             os.close(master)
             master = None
-        return {"state": asdict(st)}, [master] if master is not None else []
+        if req.get("start"):
+            try:
+                st = drive(start(self.store, cid))
+            except BaseException:
+                if master is not None:
+                    os.close(master)
+                with contextlib.suppress(Exception):
+                    drive(delete(self.store, cid, force=True))
+                raise
+        # The saved config stays on disk: the API's handle needs id, pid, network.
+        return {"state": {**asdict(st), "config": {}}}, [master] if master is not None else []
 
     def op_start(self, req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         drive(start(self.store, req["cid"]))
@@ -363,6 +373,9 @@ def _preload() -> None:
         host = cgroups.detect()
     except Exception:  # no cgroups mounted: create will say so
         return
+    from ..kernel.cgroups.paths import cache_hierarchies
+
+    cache_hierarchies()
     if host == "v2":
         from ..kernel.cgroups import v2, v2_resources  # noqa: F401
     else:

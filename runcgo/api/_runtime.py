@@ -382,6 +382,14 @@ class Runtime:
         starts (``publish=["8080:80/tcp"]``, ``ip="10.88.0.9"`` as the CLI's
         ``--publish`` / ``--ip``); its addresses are then on ``.ips``.
         """
+        return await self._create(container_id, bundle, console, pid_file, stdio, network,
+                                  publish, ip, start=False)
+
+    async def _create(self, container_id: str, bundle: str | os.PathLike[str], console: bool,
+                      pid_file: str | None, stdio: Stdio, network: str | None,
+                      publish: Sequence[str], ip: str | None, *, start: bool) -> Container:
+        """create, and with ``start`` also start in the same request (run(): one
+        round trip less; a failed start deletes the container there)."""
         net = None
         if network is not None:
             net = {"name": network, "publish": list(publish), "ip": ip,
@@ -394,7 +402,7 @@ class Runtime:
             lambda theirs, mode: client.call(
                 "create", theirs, cid=container_id, bundle=os.path.abspath(bundle),
                 console=console, pid_file=pid_file and os.path.abspath(pid_file), stdio=mode,
-                network=net))
+                network=net, start=start))
         st = ContainerState(**{**result["state"]})
         c = Container(self, st.id, st.pid, result.get("_slot"), ours, fds[0] if fds else None,
                       st.network)
@@ -414,10 +422,9 @@ class Runtime:
         """Create and start; on leaving the block (normally, by an error or by
         cancellation) the container is killed and deleted (and, with a
         ``network``, detached from it)."""
-        c = await self.create(container_id, bundle, console=console, pid_file=pid_file,
-                              stdio=stdio, network=network, publish=publish, ip=ip)
+        c = await self._create(container_id, bundle, console, pid_file, stdio, network,
+                               publish, ip, start=True)
         try:
-            await c.start()
             yield c
         finally:
             with anyio.CancelScope(shield=True):

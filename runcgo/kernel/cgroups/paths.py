@@ -39,8 +39,54 @@ class Hierarchy:
         return os.path.basename(self.mountpoint)
 
 
+class _Cache:
+    """hierarchies() of this process's mount table, for a long-lived process (the
+    API's fork servers: one parse of a host's mountinfo -- hundreds of lines on a
+    busy Docker host -- per container otherwise).  Valid while the mount table is
+    unchanged, which the kernel tells: poll() on an open /proc/self/mountinfo
+    reports POLLPRI after any mount or unmount in that namespace.  Used only by
+    the process that filled it (a forked child has its own mounts to come)."""
+
+    fd = -1
+    pid = 0
+    value: list[Hierarchy] | None = None
+
+
+def cache_hierarchies() -> None:
+    """Keep hierarchies() of /proc/self/mountinfo until the mount table changes."""
+    if _Cache.fd < 0:
+        _Cache.fd = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+        _Cache.pid = os.getpid()
+
+
+def _cached() -> list[Hierarchy] | None:
+    if _Cache.value is None or _Cache.pid != os.getpid():
+        return None
+    import select
+
+    p = select.poll()
+    p.register(_Cache.fd, select.POLLPRI)
+    if p.poll(0):  # changed (and now reset): parse again
+        _Cache.value = None
+        return None
+    return list(_Cache.value)
+
+
 def hierarchies(mountinfo: str = "/proc/self/mountinfo", base: str = CGROUP_ROOT) -> list[Hierarchy]:
     """Every cgroup/cgroup2 mount at or directly under ``base`` (first one wins)."""
+    default = mountinfo == "/proc/self/mountinfo" and base == CGROUP_ROOT
+    if default and _Cache.fd >= 0:
+        hit = _cached()
+        if hit is not None:
+            return hit
+        value = _parse(mountinfo, base)
+        if _Cache.pid == os.getpid():
+            _Cache.value = value
+        return list(value)
+    return _parse(mountinfo, base)
+
+
+def _parse(mountinfo: str, base: str) -> list[Hierarchy]:
     found: dict[str, Hierarchy] = {}
     with open(mountinfo) as f:
         for line in f:
