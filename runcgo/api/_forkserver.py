@@ -208,8 +208,7 @@ class ForkServer:
         console = bool(req.get("console"))
         opts = CreateOptions(bundle=req["bundle"], pid_file=req.get("pid_file"),
                              systemd_cgroup=self.systemd_cgroup, relay_terminal=console,
-                             network=_network_request(req.get("network")),
-                             start_at_once=bool(req.get("start")))
+                             network=_network_request(req.get("network")))
         with self.stdio(req.get("stdio", "inherit"), fds):
             st, master = drive(create_with_console(self.store, cid, opts))
         self.track(st.pid)

@@ -79,7 +79,6 @@ class InitPlan:
     cgroup_tasks: list[str] = field(default_factory=list)
     cgroup_joined: bool = False
     cgroup_configured: bool = False  # resources set before the fork (no ``cgroup`` message)
-    waiter: bool = True  # may wait for start in the waiter (False: start follows at once)
 
 
 def _fresh_signal_mask() -> None:
@@ -352,7 +351,7 @@ def _init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
     log.debug("init: closing the pipe to signal completion once the process is set up")
     # Wait in a 4 KiB program instead of this whole interpreter (waiter.py), made now,
     # before a filter may be loaded; it loads a noNewPrivileges filter itself.
-    waiter_fd = _prepare_waiter(plan, fifo_fd) if fifo_fd >= 0 and plan.waiter else -1
+    waiter_fd = _prepare_waiter(plan, fifo_fd) if fifo_fd >= 0 else -1
     exe, env = become(proc, plan.procattrs, plan.preserve_fds,
                       plan.seccomp if not proc.no_new_privileges else None, state_json)
     S.send(sock, {"type": "ready"})

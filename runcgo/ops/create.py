@@ -56,10 +56,6 @@ class CreateOptions:
     network: Any = None
     # --rootless true|false|auto (kernel/rootless.py): may cgroups be skipped?
     rootless: str = "auto"
-    # run: start follows at once, so the init waits for it as it is instead of in
-    # the small waiter (preexec._prepare_waiter): the waiter's memory saving is
-    # for containers that stay created; here it would be one more exec.
-    start_at_once: bool = False
 
 
 def rfc3339_now() -> str:
@@ -103,8 +99,7 @@ def build_plan(container_id: str, spec: S.Spec, bundle: str, opts: CreateOptions
         # The hooks round trip also hands the init its state JSON (host pid),
         # which a seccomp notify agent must receive with the listener fd.
         runtime_hooks=bool(hooks and (hooks.prestart or hooks.create_runtime)) or notify,
-        hooks=hooks, seccomp=prepared_seccomp, procattrs=procattr_steps(spec),
-        waiter=not opts.start_at_once)
+        hooks=hooks, seccomp=prepared_seccomp, procattrs=procattr_steps(spec))
 
 
 def _idmaps(mounts: list[S.Mount], linux: S.Linux) -> dict[int, Any]:

@@ -211,7 +211,6 @@ def run_with_relay(store: object, container_id: str, opts: object, keep: bool) -
     assert isinstance(store, Store) and isinstance(opts, CreateOptions)
     sc.set_subreaper()
     opts.relay_terminal = True
-    opts.start_at_once = True
     st, master = drive(create_with_console(store, container_id, opts))
     try:
         with blocked_signals():

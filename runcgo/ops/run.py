@@ -18,7 +18,6 @@ async def run(store: Store, container_id: str, opts: CreateOptions, *, detach: b
         # The init's own parent (the setup child) exits at once; as subreaper we
         # inherit the init and can reap it and read its exit status.
         sc.set_subreaper()
-    opts.start_at_once = True
     st = await create(store, container_id, opts)
     forwarder = None if detach else signals.Forwarder(st.pid)
     try:
