@@ -355,10 +355,12 @@ def _init(sock: _socket.socket, plan: InitPlan) -> NoReturn:
     exe, env = become(proc, plan.procattrs, plan.preserve_fds,
                       plan.seccomp if not proc.no_new_privileges else None, state_json)
     S.send(sock, {"type": "ready"})
+    if fifo_fd >= 0 and waiter_fd >= 0:
+        # The socket closes at the exec (close-on-exec): that EOF tells the parent
+        # we no longer share its memory (see create's _Conversation.run).
+        waiter.run(waiter_fd, fifo_fd, exe, proc.args or [], env)
     sock.close()
     if fifo_fd >= 0:
-        if waiter_fd >= 0:
-            waiter.run(waiter_fd, fifo_fd, exe, proc.args or [], env)
         _wait_for_start(fifo_fd)
     if proc.no_new_privileges and plan.seccomp is not None:
         # As late as possible, but before the startContainer hooks: they run
@@ -545,8 +547,7 @@ def _exec_process(sock: _socket.socket, plan: ExecPlan) -> NoReturn:
     if proc.no_new_privileges and plan.seccomp is not None:
         seccomp.load(plan.seccomp)
     S.send(sock, {"type": "ready"})
-    sock.close()
-    _exec(exe, proc.args or [], env, proc)
+    _exec(exe, proc.args or [], env, proc)  # closes the socket (close-on-exec): see above
 
 
 def _make_cwd(cwd: str) -> None:

@@ -542,11 +542,27 @@ class _Conversation:
                 sync.send(sock, {"type": "hooks-done",
                                  "state": H.state_json(st, "creating").decode()})
             elif kind == "ready":
+                released(sock)
                 return
             elif kind == "error":
                 raise SetupError.from_dict(msg)
             else:
                 raise SetupError("init", "", 0, f"unexpected message from init: {msg!r}")
+
+
+def released(sock: Any, timeout_ms: int = 1000) -> None:
+    """After ``ready``, wait (briefly) for the init to close its end of the socket:
+    it does so by exec'ing (the waiter, or the user's program), which drops its
+    copy-on-write share of our memory.  Every page we wrote while it still
+    shared them was copied -- page faults were the largest kernel cost of a
+    create -- and what we write next (state, replies) then isn't.  An init that
+    waits as it is closes the socket at once; the timeout only bounds a stray
+    holder of the socket."""
+    import select
+
+    p = select.poll()
+    p.register(sock.fileno(), select.POLLIN | select.POLLHUP)
+    p.poll(timeout_ms)
 
 
 def _queued_message(sock: Any) -> dict[str, Any] | None:

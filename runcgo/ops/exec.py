@@ -21,7 +21,7 @@ from ..kernel import capabilities, cgroups, lsm, preexec, seccomp, signals, sync
 from ..kernel import syscalls as sc
 from ..kernel.cgroups import selfjoin
 from ..state import ContainerState, Store, proc_start_time
-from .create import hand_over_console, kill_children, write_pid_file
+from .create import hand_over_console, kill_children, released, write_pid_file
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
 if TYPE_CHECKING:
@@ -226,6 +226,7 @@ def _converse(sock: Any, procs: dict[str, int], opts: ExecOptions, console: list
         elif kind == "console":
             hand_over_console(fds, msg.get("name", ""), opts.console_socket, console)
         elif kind == "ready":
+            released(sock)
             return
         elif kind == "error":
             raise SetupError.from_dict(msg)
