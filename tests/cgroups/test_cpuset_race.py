@@ -18,12 +18,12 @@ Real cgroupfs, root only; everything under ``/runcgo-test-scale-<uuid>``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from cgtree import CG, hierarchies, remove_tree, tops
 
 from runcgo.kernel.cgroups import detect
 from runcgo.kernel.cgroups.selfjoin import join_tasks
@@ -33,47 +33,20 @@ from .conftest import real
 
 pytestmark = [real, pytest.mark.root]
 
-CG = "/sys/fs/cgroup"
-
-
-def _hierarchies() -> list[str]:
-    """Every mounted hierarchy root (v1 controllers and the hybrid cgroup2 one)."""
-    out = []
-    for name in sorted(os.listdir(CG)):
-        d = os.path.join(CG, name)
-        if os.path.isdir(d) and not os.path.islink(d) and os.path.exists(f"{d}/cgroup.procs"):
-            out.append(d)
-    return out
-
-
-def _remove_tree(rel: str) -> None:
-    for h in _hierarchies():
-        top = os.path.join(h, rel.lstrip("/"))
-        if os.path.isdir(top):
-            for d, _dirs, _files in os.walk(top, topdown=False):
-                with contextlib.suppress(OSError):
-                    os.rmdir(d)
-
-
-def _left(rel: str) -> list[str]:
-    return [os.path.join(h, rel.lstrip("/")) for h in _hierarchies()
-            if os.path.isdir(os.path.join(h, rel.lstrip("/")))]
-
-
 @pytest.fixture
 def parent() -> Iterator[str]:
     if detect() == "v2" or not os.path.isdir(f"{CG}/cpuset"):
         pytest.skip("needs a cgroup-v1 cpuset hierarchy (v2 has no empty-cpuset state)")
     rel = f"/runcgo-test-scale-{uuid.uuid4().hex[:8]}"
     yield rel
-    _remove_tree(rel)
-    assert _left(rel) == []
+    remove_tree(rel)
+    assert tops(rel) == []
 
 
 def _make_parent(rel: str, filled: bool) -> None:
     """The parent as an orchestrator or kubelet leaves it: made with a plain
     mkdir in every hierarchy (empty cpuset), or already filled."""
-    for h in _hierarchies():
+    for h in hierarchies():
         os.mkdir(os.path.join(h, rel.lstrip("/")))
     if filled:
         cpuset = os.path.join(CG, "cpuset", rel.lstrip("/"))
@@ -208,6 +181,6 @@ def test_concurrent_slots_under_a_shared_parent(parent: str, before: str) -> Non
     codes = [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids]
     assert codes == [0] * WORKERS
     assert failures == [], f"{len(failures)} of {WORKERS * ROUNDS} failed: {failures[:3]}"
-    slots = [os.path.join(d, n) for d in _left(parent) for n in os.listdir(d)
+    slots = [os.path.join(d, n) for d in tops(parent) for n in os.listdir(d)
              if os.path.isdir(os.path.join(d, n))]
     assert slots == [], f"slots left behind: {slots[:3]}"

@@ -11,7 +11,6 @@ servers' RSS, open fds and threads.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
@@ -22,24 +21,14 @@ import anyio
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: bundles, hostcheck
 
+from cgtree import CG, cgroup_dirs, hierarchies  # noqa: E402,F401  (cgroup_dirs: for the tests)
+from cgtree import remove_tree as remove_parent  # noqa: E402,F401
+
 import runcgo  # noqa: E402
 
 import bundles  # noqa: E402
 
-CG = "/sys/fs/cgroup"
 TAG_VAR = "RUNCGO_SCALE_TAG"
-
-
-def hierarchies() -> list[str]:
-    """Every mounted cgroup hierarchy root (v1 controllers, hybrid's cgroup2, or v2)."""
-    if os.path.exists(f"{CG}/cgroup.procs"):
-        return [CG]
-    out = []
-    for name in sorted(os.listdir(CG)):
-        d = os.path.join(CG, name)
-        if os.path.isdir(d) and not os.path.islink(d) and os.path.exists(f"{d}/cgroup.procs"):
-            out.append(d)
-    return out
 
 
 def make_parent(rel: str) -> None:
@@ -57,41 +46,6 @@ def make_parent(rel: str) -> None:
                     value = f.read().strip()
                 with open(os.path.join(d, name), "w") as f:
                     f.write(value)
-
-
-def cgroup_dirs(rel: str) -> list[str]:
-    """Directories below the parent in any hierarchy (the parent itself excluded)."""
-    out = []
-    for h in hierarchies():
-        top = os.path.join(h, rel.lstrip("/"))
-        if os.path.isdir(top):
-            out += [d for d, _dirs, _files in os.walk(top) if d != top]
-    return out
-
-
-def remove_parent(rel: str) -> None:
-    """Remove the parent and anything left below it (after a failed run): the
-    processes in those cgroups first -- a created container's init that never
-    exec'd still looks like a fork server and carries no tag."""
-    import signal
-
-    for _ in range(50):
-        pids = set()
-        for d in cgroup_dirs(rel):
-            with contextlib.suppress(OSError), open(os.path.join(d, "cgroup.procs")) as f:
-                pids |= {int(x) for x in f.read().split()}
-        if not pids:
-            break
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.05)
-    for h in hierarchies():
-        top = os.path.join(h, rel.lstrip("/"))
-        if os.path.isdir(top):
-            for d, _dirs, _files in os.walk(top, topdown=False):
-                with contextlib.suppress(OSError):
-                    os.rmdir(d)
 
 
 def tagged_processes(tag: str) -> list[int]:
