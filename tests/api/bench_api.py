@@ -29,7 +29,7 @@ import anyio
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 
-from bench.bench import CRUN_WRAPPER
+from bench.bench import write_crun_wrapper
 
 import runcgo
 
@@ -104,11 +104,8 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="runcgo-bench-")
     times: dict[str, list[float]] = {"api-asyncio": [], "api-trio": [], "runc": []}
     clis = {"runc": a.runc}
-    if a.crun and shutil.which(a.crun):
-        wrapper = os.path.join(tmp, "crun-wrapper")
-        with open(wrapper, "w") as f:
-            f.write(CRUN_WRAPPER.format(crun=shutil.which(a.crun)))
-        os.chmod(wrapper, 0o755)
+    wrapper = write_crun_wrapper(tmp, a.crun)
+    if wrapper:
         clis["crun"] = wrapper
         times["crun"] = []
     elif a.crun:

@@ -49,6 +49,19 @@ exec unshare -m sh -c 'mount -t tmpfs tmpfs /sys/fs/cgroup/unified && exec {crun
 """
 
 
+def write_crun_wrapper(dirpath: str, crun: str) -> str | None:
+    """CRUN_WRAPPER for the ``crun`` found on PATH (or at that path), written as
+    ``dirpath/crun-wrapper``; None when there is no such crun."""
+    found = shutil.which(crun) if crun else None
+    if found is None:
+        return None
+    path = os.path.join(dirpath, "crun-wrapper")
+    with open(path, "w") as f:
+        f.write(CRUN_WRAPPER.format(crun=found))
+    os.chmod(path, 0o755)
+    return path
+
+
 class Runtime:
     def __init__(self, name: str, argv: list[str], root: str) -> None:
         self.name = name
@@ -312,11 +325,8 @@ class Bench:
             self.runtimes.append(Runtime("runc", [a.runc], os.path.join(self.work, "state-runc")))
         else:
             self.errors.append(f"runc not found ({a.runc}): skipped")
-        if a.crun and shutil.which(a.crun):
-            w = os.path.join(self.work, "crun-wrapper")
-            with open(w, "w") as f:
-                f.write(CRUN_WRAPPER.format(crun=shutil.which(a.crun)))
-            os.chmod(w, 0o755)
+        w = write_crun_wrapper(self.work, a.crun)
+        if w:
             self.runtimes.append(Runtime("crun", [w], os.path.join(self.work, "state-crun")))
         else:
             self.errors.append(f"crun not found ({a.crun}): skipped")

@@ -40,7 +40,7 @@ import anyio
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), os.path.join(os.path.dirname(HERE), "soak")]
 
-from bench import CRUN_WRAPPER  # noqa: E402
+from bench import write_crun_wrapper  # noqa: E402
 from waves import (  # noqa: E402
     Bundles,
     cgroup_dirs,
@@ -256,11 +256,8 @@ def main() -> None:
         if a.soak:
             sys.exit(soak_mode(a, tmp))
         clis: dict[str, str] = {}
-        if a.crun and shutil.which(a.crun):
-            wrapper = os.path.join(tmp, "crun-wrapper")
-            with open(wrapper, "w") as f:
-                f.write(CRUN_WRAPPER.format(crun=shutil.which(a.crun)))
-            os.chmod(wrapper, 0o755)
+        wrapper = write_crun_wrapper(tmp, a.crun)
+        if wrapper:
             clis["crun"] = wrapper
         elif a.crun:
             print(f"# crun not found ({a.crun}): left out")
