@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,17 +110,9 @@ class Runtime:
 
     def raw(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """The runtime as the user, with exactly ``args`` (no --root)."""
-        cmd = [SETPRIV, f"--reuid={self.user.uid}", f"--regid={self.user.gid}",
-               "--clear-groups", "--", *self.cmd, *args]
-        # Files, not pipes: a detached container's init inherits them.
         join = self.cgroup_procs
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            p = subprocess.run(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True,
-                               env=self.env(), cwd=str(self.home), timeout=timeout,
-                               preexec_fn=(lambda: _join(join)) if join else None)
-            out.seek(0)
-            err.seek(0)
-            return subprocess.CompletedProcess(cmd, p.returncode, out.read(), err.read())
+        return run_as(self.user, [*self.cmd, *args], env=self.env(), cwd=str(self.home),
+                      timeout=timeout, preexec_fn=(lambda: _join(join)) if join else None)
 
     def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return self.raw("--root", str(self.root), *args, timeout=timeout)
@@ -128,24 +121,10 @@ class Runtime:
         """The runtime (with --root) on a real pty, as a person at a terminal: script(1)
         makes the pty; its stdin stays open until the runtime is done (an EOF at once
         would be typed into the container as ^D)."""
-        inner = " ".join(shlex.quote(a) for a in [*self.cmd, "--root", str(self.root), *args])
-        cmd = [SETPRIV, f"--reuid={self.user.uid}", f"--regid={self.user.gid}",
-               "--clear-groups", "--", "script", "-qec", inner, "/dev/null"]
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.PIPE, text=True,
-                                 env=self.env(), cwd=str(self.home))
-            try:
-                p.wait(timeout)
-            finally:
-                assert p.stdin is not None
-                p.stdin.close()
-                if p.returncode is None:
-                    p.kill()
-                    p.wait()
-            out.seek(0)
-            err.seek(0)
-            text = out.read().replace("\r", "").replace("^@", "")
-            return subprocess.CompletedProcess(cmd, p.returncode, text, err.read())
+        r = run_as(self.user, [*self.cmd, "--root", str(self.root), *args], env=self.env(),
+                   cwd=str(self.home), timeout=timeout, tty=True)
+        r.stdout = r.stdout.replace("^@", "")
+        return r
 
     def new_id(self) -> str:
         cid = f"rl-{self.name}-{len(self.ids)}"
@@ -155,6 +134,36 @@ class Runtime:
     def cleanup(self) -> None:
         for cid in self.ids:
             self("delete", "--force", cid)
+
+
+def run_as(user: RLUser, cmd: list[str], *, env: dict[str, str], cwd: str,
+           timeout: float = 60, tty: bool = False,
+           preexec_fn: Callable[[], None] | None = None) -> subprocess.CompletedProcess[str]:
+    """``cmd`` as ``user`` (setpriv, no supplementary groups).  Its output goes to
+    files, not pipes: a detached container's init inherits them and would hold a
+    pipe open.  With ``tty`` it runs inside script(1), which gives it a real pty;
+    script's stdin then stays open until the command is done (an EOF at once would
+    be typed into the pty as ^D), and carriage returns are dropped from stdout."""
+    if tty:
+        cmd = ["script", "-qec", " ".join(shlex.quote(a) for a in cmd), "/dev/null"]
+    full = [SETPRIV, f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", "--", *cmd]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(full, stdout=out, stderr=err, text=True, env=env, cwd=cwd,
+                             stdin=subprocess.PIPE if tty else subprocess.DEVNULL,
+                             preexec_fn=preexec_fn)
+        try:
+            p.wait(timeout)
+        finally:
+            if p.stdin is not None:
+                p.stdin.close()
+            if p.returncode is None:
+                p.kill()
+                p.wait()
+        out.seek(0)
+        err.seek(0)
+        text = out.read()
+        return subprocess.CompletedProcess(full, p.returncode,
+                                           text.replace("\r", "") if tty else text, err.read())
 
 
 def _join(procs_files: list[str]) -> None:

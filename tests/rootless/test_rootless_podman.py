@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rltier import RUNC, SETPRIV, Named, RLUser, bundles, record_outcome, runcgo_cmd
+from rltier import RUNC, Named, RLUser, bundles, record_outcome, run_as, runcgo_cmd
 
 IMAGE = "localhost/busybox:runcgo-rl"
 PODMAN = shutil.which("podman")
@@ -48,29 +48,11 @@ class Podman:
     def __call__(self, *args: str, runtime: str | None = None, tty: bool = False,
                  timeout: float = 120) -> subprocess.CompletedProcess[str]:
         cmd = [str(PODMAN), *(("--runtime", self.runtimes[runtime]) if runtime else ()), *args]
-        if tty:  # a real pty for -it: script(1) makes one
-            cmd = ["script", "-qec", " ".join(cmd), "/dev/null"]
-        cmd = [SETPRIV, f"--reuid={self.user.uid}", f"--regid={self.user.gid}",
-               "--clear-groups", "--", *cmd]
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            # With -it, stdin stays open (never written) until podman is done: an EOF
-            # at once makes script(1) send ^D, and podman's attach may then lose the
-            # output (with runc as with runcgo).
-            p = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=self.env(),
-                                 cwd=str(self.home),
-                                 stdin=subprocess.PIPE if tty else subprocess.DEVNULL)
-            try:
-                p.wait(timeout)
-            finally:
-                if p.stdin is not None:
-                    p.stdin.close()
-                if p.returncode is None:
-                    p.kill()
-                    p.wait()
-            out.seek(0)
-            err.seek(0)
-            return subprocess.CompletedProcess(cmd, p.returncode, out.read().replace("\r", ""),
-                                               err.read())
+        # With -it (tty), podman's attach could lose the output if script(1) typed ^D
+        # at an early EOF (with runc as with runcgo): run_as keeps stdin open.
+        r = run_as(self.user, cmd, env=self.env(), cwd=str(self.home), timeout=timeout, tty=tty)
+        r.stdout = r.stdout.replace("\r", "")
+        return r
 
 
 def _chown(path: Path, user: RLUser) -> None:
@@ -172,7 +154,7 @@ def test_podman_detached_exec_stop(podman: Podman, rtname: str,
 
 
 def test_podman_run_it(podman: Podman, rtname: str, request: pytest.FixtureRequest) -> None:
-    r = podman("run", "--rm", "-it", IMAGE, "sh", "-c", "'tty; echo tty-ok'", runtime=rtname,
+    r = podman("run", "--rm", "-it", IMAGE, "sh", "-c", "tty; echo tty-ok", runtime=rtname,
                tty=True)
     words = r.stdout.replace("^@", "").split()
     record_outcome(request, Named(rtname), f"exit {r.returncode}: {' '.join(words)}")
