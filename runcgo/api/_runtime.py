@@ -112,33 +112,11 @@ class _ForkServerClient:
         try:
             while True:
                 await anyio.wait_readable(self.sock)
-                try:
-                    msg, fds = proto.recv(self.sock)
-                except BlockingIOError:
-                    continue
-                if msg is None:
-                    return
-                if msg.get("type") == "exit":
-                    slot = self.slots.pop(int(msg["pid"]), None)
-                    if slot is not None:
-                        slot.status = msg["status"]
-                        slot.event.set()
-                    continue
-                waiter = self.pending.get(msg.get("id", -1))
-                if waiter is None:
-                    for fd in fds:
-                        os.close(fd)
-                    continue
-                ok = msg.get("ok")
-                if ok is not None:
-                    # Register the exit slot now, before any later exit message.
-                    pid = ok.get("pid") or (ok.get("state") or {}).get("pid")
-                    if pid:
-                        slot = self.slots[int(pid)] = _ExitSlot()
-                        ok["_slot"] = slot
-                waiter[1].append((msg, fds))
-                waiter[0].set()
-        except (OSError, anyio.ClosedResourceError):
+                # Everything queued, then wait again: under load one wake-up
+                # (and one epoll registration) serves many messages.
+                while self._dispatch_one():
+                    pass
+        except (_Closed, OSError, anyio.ClosedResourceError):
             pass
         finally:
             self.alive = False
@@ -150,6 +128,41 @@ class _ForkServerClient:
                 slot.lost = True
                 slot.event.set()
             self.slots.clear()
+
+    def _dispatch_one(self) -> bool:
+        """Hand one queued message to its waiter; False when none is queued.
+        Raises _Closed when the fork server has gone."""
+        try:
+            msg, fds = proto.recv(self.sock)
+        except BlockingIOError:
+            return False
+        if msg is None:
+            raise _Closed
+        if msg.get("type") == "exit":
+            slot = self.slots.pop(int(msg["pid"]), None)
+            if slot is not None:
+                slot.status = msg["status"]
+                slot.event.set()
+            return True
+        waiter = self.pending.get(msg.get("id", -1))
+        if waiter is None:
+            for fd in fds:
+                os.close(fd)
+            return True
+        ok = msg.get("ok")
+        if ok is not None:
+            # Register the exit slot now, before any later exit message.
+            pid = ok.get("pid") or (ok.get("state") or {}).get("pid")
+            if pid:
+                slot = self.slots[int(pid)] = _ExitSlot()
+                ok["_slot"] = slot
+        waiter[1].append((msg, fds))
+        waiter[0].set()
+        return True
+
+
+class _Closed(Exception):
+    """The fork server closed its socket."""
 
 
 def _stdio_fds(mode: str) -> tuple[list[int], list[int]]:
