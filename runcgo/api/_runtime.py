@@ -29,7 +29,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from ..errors import RuncgoError
+from ..errors import InvalidArgument, RuncgoError
 from ..state import DEFAULT_ROOT, ContainerState, Store
 from . import _checkpoint
 from . import _protocol as proto
@@ -286,9 +286,16 @@ class Runtime:
     for containers that must not outlive a block).
     """
 
-    def __init__(self, root: str = DEFAULT_ROOT, systemd_cgroup: bool = False,
+    def __init__(self, root: str | None = None, systemd_cgroup: bool = False,
                  log: str | None = None, *, workers: int | None = None,
                  cni_conf_dir: str | None = None, cni_path: str | None = None) -> None:
+        # The CLI's default --root: /run/runcgo, or $XDG_RUNTIME_DIR/runcgo for an
+        # unprivileged user (made 01700 on entry, as the CLI does).
+        self._xdg_root = False
+        if root is None:
+            from ..kernel.rootless import default_root
+
+            root, self._xdg_root = default_root(DEFAULT_ROOT)
         self.root = os.path.abspath(root)
         # Where CNI networks and plugins are (default: $NETCONFPATH or
         # /etc/cni/net.d, $CNI_PATH or /usr/lib/cni:/opt/cni/bin), as the CLI's
@@ -308,6 +315,15 @@ class Runtime:
 
     async def __aenter__(self) -> Runtime:
         _raise_nofile()
+        if self._xdg_root:
+            from ..kernel.rootless import make_xdg_root
+
+            try:
+                make_xdg_root(self.root)
+            except OSError as exc:
+                raise InvalidArgument(
+                    f"mkdir {self.root}: {os.strerror(exc.errno or 0).lower()} (the path in "
+                    "$XDG_RUNTIME_DIR must be writable by the user)") from None
         stack = contextlib.AsyncExitStack()
         await stack.__aenter__()
         try:

@@ -493,3 +493,52 @@ def test_sysctl_with_and_without_privilege(rt: Runtime, key: str, value: str, ne
         if rt.name == "runcgo":
             assert len(r.stderr.strip().splitlines()) == 1
     assert not (rt.root / cid).exists()
+
+
+API_SCRIPT = r"""
+import json, os, subprocess, sys
+import anyio, runcgo
+
+async def main(bundle, cid):
+    async with runcgo.Runtime() as rt:  # no root: the CLI's default for this user
+        mode = os.stat(rt.root).st_mode & 0o7777
+        async with rt.run(cid, bundle, stdio="pipe") as c:
+            listed = subprocess.run([*sys.argv[3:], "list", "-q"], capture_output=True, text=True)
+            out = (await c.stdout.receive()).decode()
+            code = await c.wait()
+    print(json.dumps({"root": rt.root, "mode": oct(mode), "listed": listed.stdout.split(),
+                      "out": out, "code": code}))
+
+anyio.run(main, sys.argv[1], sys.argv[2])
+"""
+
+
+def test_api_default_root_is_the_users(rt: Runtime, request: pytest.FixtureRequest) -> None:
+    """The async API as the unprivileged user, with no root given: the same state root
+    as the CLI's ($XDG_RUNTIME_DIR/runcgo, 01700), where `runcgo list` sees its container."""
+    if rt.name != "runcgo":
+        pytest.skip("the async API is runcgo's own (runc has none to compare)")
+    import sys
+
+    from rltier import run_as
+
+    b = Bundle(rt)
+    cid = rt.new_id()
+    bundle = b.write(["sh", "-c", "id -u; sleep 1"])
+    env = rt.env()
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"),
+                                                     os.path.dirname(os.path.dirname(
+                                                         os.path.dirname(os.path.abspath(__file__)))))
+                                        if p)
+    r = run_as(rt.user, [sys.executable, "-c", API_SCRIPT, bundle, cid, *rt.cmd], env=env,
+               cwd=str(rt.home), timeout=60)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.splitlines()[-1])
+    record_outcome(request, rt, f"root {got['root']} {got['mode']}, exit {got['code']}")
+    assert got["root"] == str(rt.xdg / "runcgo")
+    assert got["mode"] == "0o1700"
+    assert cid in got["listed"]
+    assert got["out"].split()[0] == "0"  # root inside its user namespace
+    assert got["code"] == 0
+    after = run_as(rt.user, [*rt.cmd, "list", "-q"], env=env, cwd=str(rt.home))
+    assert after.returncode == 0 and after.stdout.split() == [], after  # run() deleted it
