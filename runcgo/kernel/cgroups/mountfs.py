@@ -80,9 +80,11 @@ def mount_v1(target: str, dirs: dict[str, str], controllers: dict[str, list[str]
     try:
         # An O_PATH fd cannot be used for mkdirat; open the tmpfs root for real.
         rootdir = os.open(_fdpath(root), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        # The directories made below are on this tmpfs until something is bound there.
+        tmpfs_mnt = _mount_id(root)
         try:
             for name, src in sorted(dirs.items()):
-                _bind_one(rootdir, name, src, readonly, flags)
+                _bind_one(rootdir, name, src, readonly, flags, tmpfs_mnt)
                 # Co-mounted hierarchies (``cpu,cpuacct``) get a symlink per controller.
                 for ctrl in controllers.get(name, ()):
                     link = ctrl.removeprefix("name=")
@@ -97,12 +99,13 @@ def mount_v1(target: str, dirs: dict[str, str], controllers: dict[str, list[str]
         os.close(root)
 
 
-def _bind_one(rootdir: int, name: str, src: str, readonly: bool, flags: int) -> None:
+def _bind_one(rootdir: int, name: str, src: str, readonly: bool, flags: int,
+              old_mnt: int) -> None:
+    """Bind ``src`` on a new directory ``name`` of the tmpfs (mount ID ``old_mnt``)."""
     os.mkdir(name, 0o755, dir_fd=rootdir)
     sub = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW,
                   dir_fd=rootdir)
     try:
-        old_mnt = _mount_id(sub)
         sc.mount(src, _fdpath(sub), None, sc.MS_BIND | sc.MS_REC)
     finally:
         os.close(sub)
