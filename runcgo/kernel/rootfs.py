@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-DEFAULT_DEVICES = [
+DEFAULT_DEVICES = [  # all directly in /dev (_make_devices resolves it once)
     # path, major, minor
     ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
     ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
@@ -300,12 +300,16 @@ def _locked_flags(path: str) -> int:
 
 
 def _make_devices(rootfd: int, plan: RootfsPlan) -> None:
-    for path, major, minor in DEFAULT_DEVICES:
-        _make_device(rootfd, path, "c", major, minor, 0o666, 0, 0, plan.in_userns)
     opath = P.mkdir_all(rootfd, "/dev")
     devfd = _dirfd(opath)
     os.close(opath)
     try:
+        for path, major, minor in DEFAULT_DEVICES:
+            try:
+                _make_node_in(devfd, path.rpartition("/")[2], path, "c", major, minor, 0o666,
+                              0, 0, plan.in_userns)
+            except OSError as exc:
+                raise OSError(exc.errno, f"device {path}") from None
         links = [*DEV_SYMLINKS, ("pts/ptmx", "/dev/ptmx")]
         if os.path.exists("/proc/kcore"):
             links.append(("/proc/kcore", "/dev/core"))
@@ -358,31 +362,37 @@ def _make_device_node(rootfd: int, path: str, kind: str, major: int, minor: int,
     pfd = P.mkdir_all(rootfd, parent or "/")
     dfd = _dirfd(pfd)
     os.close(pfd)
-    fmt = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[kind]
     try:
-        with suppress(FileNotFoundError):
-            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-            if _keep_existing(st, path, fmt, major, minor):
-                return
-            os.unlink(name, dir_fd=dfd)
-        if not in_userns:
-            try:
-                os.mknod(name, fmt | (mode & 0o7777), os.makedev(major, minor), dir_fd=dfd)
-                os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
-                os.chmod(f"/proc/self/fd/{dfd}/{name}", mode & 0o7777)
-                return
-            except PermissionError:
-                pass
-        # No mknod (user namespace): bind the host's device node over an empty file.
-        os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                         dir_fd=dfd))
-        tfd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-        try:
-            sc.mount(path, P.fd_path(tfd), None, sc.MS_BIND)
-        finally:
-            os.close(tfd)
+        _make_node_in(dfd, name, path, kind, major, minor, mode, uid, gid, in_userns)
     finally:
         os.close(dfd)
+
+
+def _make_node_in(dfd: int, name: str, path: str, kind: str, major: int, minor: int, mode: int,
+                  uid: int, gid: int, in_userns: bool) -> None:
+    """The node ``name`` in the directory ``dfd`` (``path`` in the container)."""
+    fmt = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[kind]
+    with suppress(FileNotFoundError):
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        if _keep_existing(st, path, fmt, major, minor):
+            return
+        os.unlink(name, dir_fd=dfd)
+    if not in_userns:
+        try:
+            os.mknod(name, fmt | (mode & 0o7777), os.makedev(major, minor), dir_fd=dfd)
+            os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
+            os.chmod(f"/proc/self/fd/{dfd}/{name}", mode & 0o7777)
+            return
+        except PermissionError:
+            pass
+    # No mknod (user namespace): bind the host's device node over an empty file.
+    os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                     dir_fd=dfd))
+    tfd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+    try:
+        sc.mount(path, P.fd_path(tfd), None, sc.MS_BIND)
+    finally:
+        os.close(tfd)
 
 
 def enter(plan: RootfsPlan) -> None:
