@@ -427,8 +427,13 @@ def finish(plan: RootfsPlan, masked: list[str], readonly_paths: list[str],
         sysctls.write(key, value)
     for p in readonly_paths:
         _readonly(p)
-    for p in masked:
-        _mask(p)
+    null = -1  # the container's /dev/null, opened (and checked) once for every file masked
+    try:
+        for p in masked:
+            null = _mask(p, null)
+    finally:
+        if null >= 0:
+            os.close(null)
     _remount_read_only(plan.mounts)
     reopen_dev_null()
     if plan.propagation and plan.propagation in _PROPAGATION:
@@ -478,23 +483,26 @@ def _readonly(path: str) -> None:
         os.close(fd)
 
 
-def _mask(path: str) -> None:
+def _mask(path: str, null: int) -> int:
+    """Mask ``path``: a read-only empty tmpfs over a directory, /dev/null over
+    anything else.  ``null``: an O_PATH fd of the container's /dev/null, or -1 to
+    open it here; returns it (the caller closes it)."""
     try:
         fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
-        return
+        return null
     try:
         if P.is_dir_fd(fd):
             sc.mount("tmpfs", P.fd_path(fd), "tmpfs", sc.MS_RDONLY, "size=0k")
-            return
-        null = os.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
+            return null
+        if null < 0:
+            null = os.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
             st = os.fstat(null)
             # Never bind something that only claims to be /dev/null over a file.
             if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+                os.close(null)
                 raise OSError(1, f"mask {path}: /dev/null is not the null device")
-            sc.mount(P.fd_path(null), P.fd_path(fd), None, sc.MS_BIND)
-        finally:
-            os.close(null)
+        sc.mount(P.fd_path(null), P.fd_path(fd), None, sc.MS_BIND)
+        return null
     finally:
         os.close(fd)
