@@ -366,6 +366,7 @@ def _preload() -> None:
     from ..kernel.cgroups import mountfs  # noqa: F401  (the "cgroup" mount of most configs)
 
     waiter.errno_table()  # the same in every waiting init: built once, inherited
+    capabilities.last_cap()  # probed by 41 prctl calls: once, not in every init
 
     # The host's cgroup driver too: the first create of each fork server paid
     # for importing it (and devrules), while it held up the others queued on it.
