@@ -53,16 +53,29 @@ async def delete(store: Store, container_id: str, force: bool = False) -> str | 
 
 def destroy(store: Store, st: ContainerState) -> None:
     if st.cgroup:
+        from ..kernel.cgroups.base import pidns_of
         from ..kernel.signals import SIGKILL
-        from .kill import thaw_if_frozen
+        from .kill import owns_pidns, thaw_if_frozen
 
         cg = cgroups.from_state(st.cgroup)
+        # Stragglers: processes of a container without a pid namespace of its own,
+        # and runtime helpers a fault left behind (setup children: in our pid
+        # namespace).  A container with its own pid namespace lost the rest with its
+        # init; a process in the cgroup from yet another pid namespace belongs to a
+        # container sharing the cgroupsPath: not ours to kill.
+        own = owns_pidns(st)
+        here = pidns_of("self")
         with suppress(OSError):
-            for pid in cg.pids():  # stragglers (shared pid namespace, exec'd processes)
+            for pid in cg.pids():
+                if own and pidns_of(str(pid)) not in (here, None):
+                    continue
                 with suppress(ProcessLookupError):
                     os.kill(pid, SIGKILL)
         thaw_if_frozen(cg)
         cg.destroy()
+        from ..kernel.cgroups.base import remove_unused
+
+        remove_unused(cg.leaf_dirs())
     if st.network or os.path.exists(os.path.join(store.dir(st.id), "network.json")):
         from .network import disconnect_logged
 

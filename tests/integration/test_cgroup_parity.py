@@ -133,6 +133,29 @@ def test_warns_about_a_cgroup_that_already_holds_processes(
     assert "container's cgroup is not empty: 2 process(es) found" in r.stderr
 
 
+def test_containers_sharing_a_cgroup_path(runcgo: Runcgo, sleeper: tuple[str, Path]) -> None:
+    """Two containers with one cgroupsPath, each with its own pid namespace.  Deleting
+    the one that made the cgroup, once it has stopped, must not touch the other: its
+    process lives on, the cgroup stays while it runs (a warning, exit 0: runc logs
+    "Failed to remove cgroup" and goes on), and goes with the last one."""
+    maker, bundle = sleeper
+    other = runcgo.new_id()
+    runcgo("run", "-d", "--bundle", str(bundle), other, check=True)
+    other_pid = json.loads(runcgo("state", other, check=True).stdout)["pid"]
+    runcgo("kill", maker, "KILL", check=True)
+    assert wait_for(lambda: json.loads(runcgo("state", maker).stdout)["status"] == "stopped")
+    r = runcgo("delete", maker)
+    assert r.returncode == 0, r.stderr
+    assert "not removed: 1 process(es) of another container are in it" in r.stderr
+    assert alive(other_pid)
+    assert json.loads(runcgo("state", other, check=True).stdout)["status"] == "running"
+    assert cg_dirs(rel_path(maker)), "the cgroup went while a container still runs in it"
+    assert all(str(other_pid) in read(f"{CG}/{h}/{rel_path(maker)}/cgroup.procs").split()
+               for h in cg_dirs(rel_path(maker)))
+    runcgo("delete", "-f", other, check=True)
+    assert cg_dirs(rel_path(maker)) == []
+
+
 @V1_ONLY
 def test_refuses_a_pre_existing_frozen_cgroup(runcgo: Runcgo) -> None:
     cid, bundle = _bundle(runcgo, ["sleep", "300"])

@@ -11,6 +11,7 @@ the file, so the user learns *what* the host cannot honour.
 from __future__ import annotations
 
 import abc
+import contextlib
 import errno
 import os
 import time
@@ -175,6 +176,43 @@ def _has_subdirs(path: str) -> bool:
         return False
 
 
+def pidns_of(pid: str) -> str | None:
+    """The pid namespace of ``pid`` ("pid:[inode]"), None once it is gone."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def _foreign_procs(path: str) -> list[str]:
+    """Pids in ``path``'s cgroup.procs that live in a pid namespace other than ours:
+    another container's, one with a pid namespace of its own, that shares this
+    cgroupsPath.  (A process in ours may be a straggler of the container being
+    removed, racing in -- an exec -- or on its way out.)"""
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            pids = f.read().split()
+    except OSError:
+        return []
+    here = pidns_of("self")
+    return [p for p in pids if pidns_of(p) not in (here, None)]
+
+
+def _in_use_by_others(path: str) -> bool:
+    """EBUSY that waiting won't end: sub-cgroups, or another container's processes."""
+    return _has_subdirs(path) or bool(_foreign_procs(path))
+
+
+def remove_unused(dirs: Sequence[str]) -> None:
+    """rmdir each of ``dirs`` that is there and empty (no process, no sub-cgroup),
+    whoever made it: at delete, runc removes the container's cgroupsPath even when
+    another container sharing it made it (and kept it while this one still ran)."""
+    for d in dirs:
+        if os.path.isdir(d) and not _in_use_by_others(d):
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
+
+
 def _rmdir_waiting(p: str, deadline: float,
                    busy_for_good: Callable[[str], bool] = lambda _p: False) -> OSError | None:
     """rmdir ``p``; None once it is gone, else the error that stopped us.
@@ -201,7 +239,7 @@ def rmdir_created(created: Sequence[str], timeout: float = 2.0) -> None:
     """Remove the directories we made, deepest first."""
     deadline = time.monotonic() + timeout
     for p in sorted(set(created), key=lambda s: s.count("/"), reverse=True):
-        e = _rmdir_waiting(p, deadline, _has_subdirs)
+        e = _rmdir_waiting(p, deadline, _in_use_by_others)
         if e is None:
             continue
         if e.errno in (errno.EBUSY, errno.EAGAIN) and _has_subdirs(p):
@@ -209,6 +247,11 @@ def rmdir_created(created: Sequence[str], timeout: float = 2.0) -> None:
             # runtime): not ours to remove.  (cgroupfs says EBUSY, not ENOTEMPTY.)
             # Checked only on failure: a cgroup directory lists dozens of files.
             log.debug("cgroup %s kept: it has child cgroups", p)
+        elif e.errno in (errno.EBUSY, errno.EAGAIN) and _foreign_procs(p):
+            # Another container with the same cgroupsPath still runs in it: runc
+            # logs that it failed to remove the cgroup and goes on; so do we.
+            log.warning("cgroup %s not removed: %d process(es) of another container are "
+                        "in it", p, len(_foreign_procs(p)))
         elif e.errno == errno.ENOTEMPTY:
             log.warning("cgroup %s not removed: it has child cgroups", p)
         else:
@@ -255,6 +298,10 @@ class CgroupManager(abc.ABC):
 
     @abc.abstractmethod
     def destroy(self) -> None: ...
+
+    def leaf_dirs(self) -> list[str]:
+        """The container's own cgroup directories (its cgroupsPath in each hierarchy)."""
+        return []
 
     @abc.abstractmethod
     def freeze(self) -> None: ...

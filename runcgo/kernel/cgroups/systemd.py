@@ -202,6 +202,9 @@ class SystemdManager(CgroupManager):
             self._call("SetUnitProperties", "sba(sv)", (self.unit, True, props))
         self.inner.set(resources, devices=devices)
 
+    def leaf_dirs(self) -> list[str]:
+        return self.inner.leaf_dirs()
+
     def destroy(self) -> None:
         if self.started:
             try:

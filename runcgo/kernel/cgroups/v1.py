@@ -173,6 +173,9 @@ class V1Manager(CgroupManager):
                     remove_children(d)
         rmdir_created(self.created)
 
+    def leaf_dirs(self) -> list[str]:
+        return list(self.dirs.values())
+
     # -- freezer -------------------------------------------------------------
     def freeze(self) -> None:
         self._freezer("FROZEN")

@@ -174,6 +174,9 @@ class V2Manager(CgroupManager):
                 remove_children(self.dir)
         rmdir_created(self.created)
 
+    def leaf_dirs(self) -> list[str]:
+        return [self.dir]
+
     def freeze(self) -> None:
         self._freeze(True)
 
