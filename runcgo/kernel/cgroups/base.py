@@ -11,11 +11,11 @@ the file, so the user learns *what* the host cannot honour.
 from __future__ import annotations
 
 import abc
-import contextlib
 import errno
 import os
 import time
 
+from ..._lite import suppress
 from ...errors import RuncgoError
 
 TYPE_CHECKING = False  # typing imports re: ~4 ms a call; annotations are strings anyway
@@ -209,7 +209,7 @@ def remove_unused(dirs: Sequence[str]) -> None:
     another container sharing it made it (and kept it while this one still ran)."""
     for d in dirs:
         if os.path.isdir(d) and not _in_use_by_others(d):
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.rmdir(d)
 
 
