@@ -193,20 +193,25 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
         st = load_checked(store, container_id, locked=True)
         if st.status not in ("running", "paused"):
             raise ContainerNotRunning(container_id, st.status)
-        if run.tty_keys(st.pid):
-            raise CriuError("checkpoint of a container with a terminal (process.terminal) "
-                            "is not supported: criu can dump a console whose master is "
-                            "outside the container only when asked over its RPC "
-                            "(orphan-pts-master), not from its command line")
+        # A console (its master is outside the tree) can only be dumped over criu's
+        # RPC (orphan-pts-master); a pre-dump saves memory only, the CLI does it.
+        use_rpc = bool(run.tty_keys(st.pid)) and not opts.pre_dump
+        if use_rpc:
+            from ..kernel.criu import rpc as criu_rpc
+
+            rpc = criu_rpc.load()  # no protobuf / pycriu: one line, before anything
         if not opts.pre_dump:
             _write_descriptors(image, run.stdio_keys(st.pid))
         dump = Dump(pid=st.pid, common=common, leave_running=opts.leave_running,
                     pre_dump=opts.pre_dump, parent_dir=opts.parent_path,
                     status_fd=opts.status_fd, page_server=opts.page_server)
         try:
-            run.run(dump_argv(exe, dump), "pre-dump" if opts.pre_dump else "dump",
-                    os.path.join(work, "dump.log"),
-                    pass_fds=(opts.status_fd,) if opts.status_fd >= 0 else ())
+            if use_rpc:
+                _dump_rpc(exe, rpc, dump, st.annotations, image, work)
+            else:
+                run.run(dump_argv(exe, dump), "pre-dump" if opts.pre_dump else "dump",
+                        os.path.join(work, "dump.log"),
+                        pass_fds=(opts.status_fd,) if opts.status_fd >= 0 else ())
         except CriuError:
             binary.ready(exe)  # criu that can't work here at all: say that, in its words
             raise
@@ -215,6 +220,32 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
 
         # criu killed the processes: the container is stopped, and gone as in runc.
         await delete(store, container_id, force=True)
+
+
+def _open_dirs(image: str, work: str) -> tuple[int, int]:
+    """criu's RPC takes directories as the caller's fds (it opens /proc/PID/fd/N)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+    images_fd = os.open(image, flags)
+    try:
+        return images_fd, os.open(work, flags)
+    except BaseException:
+        os.close(images_fd)
+        raise
+
+
+def _dump_rpc(exe: str, rpc: Any, dump: Any, annotations: dict[str, str] | None,
+              image: str, work: str) -> None:
+    """The dump over ``criu swrk`` (a container with a terminal)."""
+    from ..kernel.criu import request, swrk
+
+    images_fd, work_fd = _open_dirs(image, work)
+    try:
+        req = request.dump_request(rpc, dump, images_fd, work_fd,
+                                   request.config_file(annotations))
+        swrk.call(exe, rpc, req, "dump", os.path.join(work, "dump.log"))
+    finally:
+        os.close(images_fd)
+        os.close(work_fd)
 
 
 def _write_descriptors(image: str, keys: list[str]) -> None:
@@ -275,10 +306,12 @@ def restore_detached(store: Store, container_id: str, opts: RestoreOptions,
                                            no_pivot=opts.no_pivot,
                                            systemd_cgroup=opts.systemd_cgroup))
     assert spec.process is not None
-    if spec.process.terminal:
-        raise CriuError("restore of a terminal container (process.terminal) is not supported: "
-                        "it needs criu's RPC to hand the pty master to --console-socket")
     _common(opts.criu, image, work, {})  # flag errors before anything is made
+    rpc = None
+    if needs_rpc(spec):
+        from ..kernel.criu import rpc as criu_rpc
+
+        rpc = criu_rpc.load()  # no protobuf / pycriu: one line, before anything is made
     keys = _read_descriptors(image)
     exe = binary.locate(criu)
     os.makedirs(work, 0o700, exist_ok=True)
@@ -299,7 +332,7 @@ def restore_detached(store: Store, container_id: str, opts: RestoreOptions,
                                                 "pid": 0, "init_start_time": 0, "hooks": []})
         cg.set(linux.resources, devices=list(linux.devices or ()))
         st = _run_restore(store, container_id, spec, bundle, opts, exe, keys,
-                          Restore, cg, image, work, made)
+                          Restore, cg, image, work, made, rpc)
         if opts.pid_file:
             from .create import write_pid_file
 
@@ -312,9 +345,18 @@ def restore_detached(store: Store, container_id: str, opts: RestoreOptions,
         lock.__exit__(None, None, None)
 
 
+def needs_rpc(spec: S.Spec) -> bool:
+    """Restore over criu's RPC when its command line can't do the job: a terminal
+    (the new pty master comes back as an fd) or hooks to run once the restored
+    namespaces exist (criu's setup-namespaces notification, as runc does)."""
+    hooks = spec.hooks
+    return bool((spec.process is not None and spec.process.terminal)
+                or (hooks is not None and (hooks.prestart or hooks.create_runtime)))
+
+
 def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
                  opts: RestoreOptions, exe: str, keys: list[str], restore_cls: Any, cg: Any,
-                 image: str, work: str, made: dict[str, Any]) -> ContainerState:
+                 image: str, work: str, made: dict[str, Any], rpc: Any = None) -> ContainerState:
     from ..kernel.criu import root as criu_root
     from ..kernel.criu import run
     from ..kernel.criu.argv import restore_argv
@@ -344,8 +386,12 @@ def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
                           lsm_mount_context=opts.lsm_mount_context)
         # criu enters the new cgroup before it forks anything: the tree is born there.
         try:
-            run.run(restore_argv(exe, req), "restore", os.path.join(work, "restore.log"),
-                    pass_fds=copies, before_exec=lambda: cg.apply(os.getpid()))
+            if rpc is not None:
+                made["pid"] = _restore_rpc(exe, rpc, req, spec, container_id, bundle, rootfs,
+                                           opts, cg, image, work, copies)
+            else:
+                run.run(restore_argv(exe, req), "restore", os.path.join(work, "restore.log"),
+                        pass_fds=copies, before_exec=lambda: cg.apply(os.getpid()))
         except CriuError:
             from ..kernel.criu import binary
 
@@ -355,9 +401,10 @@ def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
         for fd in copies:
             os.close(fd)
         criu_root.unbind(made.pop("root"))  # the restored mount namespace has its own
-    with open(pidfile) as f:
-        pid = int(f.read().strip())
-    made["pid"] = pid
+    if rpc is None:
+        with open(pidfile) as f:
+            made["pid"] = int(f.read().strip())
+    pid = made["pid"]
     info = proc_start_time(pid)
     if info is None:
         raise CriuError(f"restore: the restored init (pid {pid}) exited at once")
@@ -372,6 +419,68 @@ def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
                         systemd_cgroup=opts.systemd_cgroup)
     store.save(st)
     return st
+
+
+def _restore_rpc(exe: str, rpc: Any, req: Any, spec: S.Spec, container_id: str, bundle: str,
+                 rootfs: str, opts: RestoreOptions, cg: Any, image: str, work: str,
+                 copies: list[int]) -> int:
+    """The restore over ``criu swrk``; returns the restored init's pid (our child).
+
+    criu's notifications, as runc handles them: ``setup-namespaces`` runs the
+    prestart and createRuntime hooks (state "creating", the restored init's pid),
+    ``orphan-pts-master`` carries the new console master, which goes to
+    ``--console-socket`` as at create, ``post-restore`` names the pid.
+    """
+    from ..kernel.criu import request, swrk
+    from ..state import ContainerState
+    from .create import rfc3339_now
+
+    seen: dict[str, int] = {}
+
+    def on_notify(script: str, pid: int, fds: list[int]) -> None:
+        if script == "orphan-pts-master":
+            if len(fds) != 1:
+                raise CriuError(f"criu restore: the orphan-pts-master notification carried "
+                                f"{len(fds)} fds, not one pty master")
+            if not opts.console_socket:
+                raise CriuError("restore of a terminal container needs --console-socket")
+            from ..kernel.console import send_console
+
+            try:
+                send_console(opts.console_socket, fds[0], "orphan-pts-master")
+            except OSError as exc:
+                why = os.strerror(exc.errno) if exc.errno else ""
+                raise CriuError(f"restore: {exc.strerror}: {why}".rstrip(": ")) from None
+        elif script == "setup-namespaces" and spec.hooks is not None:
+            from ..kernel.hooks import HookError
+            from . import hooks as H
+
+            st = ContainerState(id=container_id, pid=pid, bundle=bundle, rootfs=rootfs,
+                                created=rfc3339_now(), init_start_time=0,
+                                annotations=dict(spec.annotations or {}),
+                                oci_version=spec.oci_version, status="creating")
+            try:
+                H.run_fatal("prestart", spec.hooks, "prestart", st, "creating")
+                H.run_fatal("createRuntime", spec.hooks, "create_runtime", st, "creating")
+            except HookError as exc:
+                raise CriuError(f"restore: {exc}") from None
+        elif script == "post-restore":
+            seen["pid"] = pid
+
+    images_fd, work_fd = _open_dirs(image, work)
+    try:
+        msg = request.restore_request(rpc, req, images_fd, work_fd,
+                                      request.config_file(spec.annotations))
+        reply = swrk.call(exe, rpc, msg, "restore", os.path.join(work, "restore.log"),
+                          notify=on_notify, pass_fds=copies,
+                          before_exec=lambda: cg.apply(os.getpid()))
+    finally:
+        os.close(images_fd)
+        os.close(work_fd)
+    pid = reply.pid or seen.get("pid", 0)
+    if pid <= 0:
+        raise CriuError("criu restore: criu swrk reported success but no restored pid")
+    return pid
 
 
 def _undo(store: Store, container_id: str, made: dict[str, Any]) -> None:

@@ -139,12 +139,17 @@ def test_host_dev_null_stdio_is_reopened_in_the_container(runcgo: Runcgo) -> Non
     assert out != "/dev/null"  # stdout (a file of ours) is left alone
 
 
-def test_checkpoint_of_a_terminal_container_is_refused(runcgo: Runcgo, tmp_path: Path) -> None:
-    """criu's CLI can't dump a console whose master is outside (runc uses criu's RPC
-    orphan-pts-master): one line saying so, before criu runs, and the container runs on."""
-    from test_terminal import recv_master
+def test_checkpoint_of_a_terminal_container_without_working_criu(runcgo: Runcgo,
+                                                                   tmp_path: Path) -> None:
+    """A console's master is outside the container: the dump goes over criu's RPC
+    (``criu swrk``, orphan-pts-master, as runc).  Where criu can't work, that path
+    too ends in one line with criu's reason, and the container runs on."""
+    from test_terminal import read_until, recv_master
 
-    cid, bundle = runcgo.bundle(["sleep", "300"], **{"process.terminal": True})
+    error, _ = _criu_check()
+    if error is None:
+        pytest.skip("criu works on this kernel: no error case here")
+    cid, bundle = runcgo.bundle(["sh"], **{"process.terminal": True})
     sock_path = tmp_path / "console.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(sock_path))
@@ -158,7 +163,11 @@ def test_checkpoint_of_a_terminal_container_is_refused(runcgo: Runcgo, tmp_path:
     try:
         r = runcgo("checkpoint", "--image-path", str(tmp_path / "img"), cid)
         assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
-        assert "terminal" in r.stderr and "orphan-pts-master" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and "CRIU" in r.stderr, r.stderr
+        if error != "not found":
+            assert error in r.stderr, r.stderr
         assert runcgo.state(cid)["status"] == "running"
+        os.write(master, b"echo $((40+2))\r")  # the shell still answers on its terminal
+        read_until(master, b"42\r\n")
     finally:
         os.close(master)
