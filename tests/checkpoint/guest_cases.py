@@ -13,10 +13,13 @@ test (tests/checkpoint/test_checkpoint.py).  Standard library + tests/bundles.py
 from __future__ import annotations
 
 import argparse
+import array
 import json
 import os
+import select
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -285,9 +288,107 @@ def case_tcp(rt: Runtime, d: Path, tag: str) -> None:
     assert_gone(rt, cid, cg)
 
 
+class Console:
+    """A --console-socket listener: the pty master a runtime sends, and talking to it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        self.listener.listen(1)
+        self.listener.settimeout(120)
+        self.master = -1
+
+    def accept(self) -> int:
+        conn, _ = self.listener.accept()
+        with conn:
+            fds = array.array("i")
+            _, anc, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(4 * fds.itemsize))
+            for level, kind, data in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+        check(len(fds) == 1, f"the console socket got {len(fds)} fds, not one")
+        self.master = fds[0]
+        return self.master
+
+    def say(self, line: str, expect: str, timeout: float = 30) -> str:
+        """Type ``line`` on the terminal; read until ``expect`` appears (the output,
+        not the echo: expect what only running the line prints)."""
+        os.write(self.master, line.encode() + b"\r")
+        buf = b""
+        end = time.monotonic() + timeout
+        while expect.encode() not in buf:
+            left = end - time.monotonic()
+            check(left > 0, f"no {expect!r} on the terminal after {line!r}: {buf[-300:]!r}")
+            r, _, _ = select.select([self.master], [], [], min(left, 0.5))
+            if r:
+                try:
+                    buf += os.read(self.master, 4096)
+                except OSError as exc:  # EIO: the slave side is gone
+                    raise CaseFailed(f"terminal closed ({exc}) before {expect!r}") from None
+        return buf.decode(errors="replace")
+
+    def close(self) -> None:
+        self.listener.close()
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
+
+
+def case_terminal(rt: Runtime, d: Path, tag: str) -> None:
+    """A shell on a terminal (process.terminal, --console-socket): checkpoint, restore
+    -d with a NEW console socket: the same shell (its variable kept) answers on the
+    new pty; checkpoint the restored one again, restore it with a third socket; the
+    shell's `exit` stops the container; nothing left.  (Foreground restore is left
+    out: runc then relays the terminal itself and ignores --console-socket.)"""
+    cid, cg = f"cr-{tag}-tty", f"/cr-{tag}-tty"
+    bundle = make_bundle(d / "bundle", ["sh"], cg)
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["process"]["terminal"] = True
+    (bundle / "config.json").write_text(json.dumps(cfg, indent=1))
+    first = Console(d / "c1.sock")
+    try:
+        rt("run", "-d", "--console-socket", str(first.path), "--bundle", str(bundle), cid)
+        first.accept()
+        first.say("X=kept; echo $X-$((6*7))", "kept-42")
+        rt("checkpoint", "--image-path", str(d / "img1"), "--work-path", str(d / "work"), cid)
+        assert_gone(rt, cid, cg)
+    finally:
+        first.close()  # the old master: the restored shell has a new one
+    second = Console(d / "c2.sock")
+    try:
+        rt("restore", "-d", "--console-socket", str(second.path), "--image-path",
+           str(d / "img1"), "--work-path", str(d / "work"), "--bundle", str(bundle), cid)
+        second.accept()
+        st = json.loads(rt("state", cid).stdout)
+        check(st["status"] == "running", f"{cid} is {st['status']} after restore")
+        second.say("echo $X-$((20+3)); tty", "kept-23")
+        procs = (CG_ROOT / cg.lstrip("/") / "cgroup.procs").read_text().split()
+        check(str(st["pid"]) in procs, f"restored init {st['pid']} not in {cg} ({procs})")
+        rt("checkpoint", "--image-path", str(d / "img2"), "--work-path", str(d / "work"), cid)
+        assert_gone(rt, cid, cg)
+    finally:
+        second.close()
+    third = Console(d / "c3.sock")
+    try:
+        rt("restore", "-d", "--console-socket", str(third.path), "--image-path",
+           str(d / "img2"), "--work-path", str(d / "work"), "--bundle", str(bundle), cid)
+        third.accept()
+        pid = json.loads(rt("state", cid).stdout)["pid"]
+        third.say("echo $X-$((30+3))", "kept-33")
+        os.write(third.master, b"exit 7\r")
+        check(pid_gone(pid), "the restored shell did not exit")
+    finally:
+        third.close()
+    check(rt.status(cid) == "stopped", f"{cid} is {rt.status(cid)} after the shell's exit")
+    rt("delete", cid)
+    assert_gone(rt, cid, cg)
+
+
 CASES: dict[str, Callable[[Runtime, Path, str], None]] = {
     "counter": case_counter, "leave-running+new-id": case_leave_running_new_id,
     "pre-dump+parent+foreground": case_pre_dump, "tcp-established": case_tcp,
+    "terminal": case_terminal,
 }
 
 
