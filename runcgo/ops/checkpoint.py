@@ -30,6 +30,7 @@ from ..state import Store, check_id, load_checked
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from .._lite import SimpleNamespace
@@ -141,19 +142,80 @@ def _is_bind(m: S.Mount) -> bool:
     return m.type == "bind" or "bind" in opts or "rbind" in opts
 
 
-def external_mounts(spec: S.Spec | None, bundle: str, cgroup_dir: str | None) -> dict[str, str]:
+def external_mounts(spec: S.Spec | None, bundle: str, cgroup_dir: str | None,
+                    rootfs: str | None = None) -> dict[str, str]:
     """Container mount point -> host path, for every mount criu must not dump:
     bind mounts (their source), and a bind-mounted cgroup directory (the
-    container's own cgroup dir: on restore, the new container's)."""
+    container's own cgroup dir: on restore, the new container's).  The mount
+    point is the destination as resolved inside ``rootfs`` (a symlinked
+    destination is mounted where the link points, and criu keys it there)."""
     if spec is None:
         return {}
     cgroupns = "cgroup" in S.namespaces(spec)
     out: dict[str, str] = {}
-    for m in spec.mounts or ():
-        if m.type in ("cgroup", "cgroup2") and not cgroupns and cgroup_dir:
-            out[m.destination] = cgroup_dir
-        elif _is_bind(m) and m.source:
-            out[m.destination] = os.path.join(bundle, m.source)
+    with _Resolver(rootfs) as where:
+        for m in spec.mounts or ():
+            if m.type in ("cgroup", "cgroup2") and not cgroupns and cgroup_dir:
+                out[where(m.destination)] = cgroup_dir
+            elif _is_bind(m) and m.source:
+                out[where(m.destination)] = os.path.join(bundle, m.source)
+    return out
+
+
+class _Resolver:
+    """``where(dest)``: the symlink-free form of a destination inside the rootfs
+    (the destination itself when the rootfs can't be opened or the walk fails)."""
+
+    def __init__(self, rootfs: str | None) -> None:
+        self.fd = -1
+        if rootfs:
+            with suppress(OSError):
+                self.fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def __enter__(self) -> Callable[[str], str]:
+        return self.where
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+
+    def where(self, dest: str) -> str:
+        if self.fd < 0:
+            return dest
+        from ..kernel import paths
+
+        try:
+            return paths.resolve(self.fd, dest)
+        except OSError:
+            return dest
+
+
+EXTERNAL_NS = {"network": ("net", "extRootNetNS"), "pid": ("pid", "extRootPidNS")}
+
+
+def external_namespaces(spec: S.Spec | None) -> dict[str, str]:
+    """criu key -> path of the network/pid namespaces the config joins (``path``):
+    criu leaves them alone at dump (``--external net[INODE]:KEY``) and the restore
+    puts the tree back into them (``--inherit-fd``), as runc does."""
+    if spec is None:
+        return {}
+    out = {}
+    for kind, path in S.namespaces(spec).items():
+        if path and kind in EXTERNAL_NS:
+            out[EXTERNAL_NS[kind][1]] = path
+    return out
+
+
+def _dump_external_ns(spec: S.Spec | None) -> list[str]:
+    out = []
+    for kind, path in (S.namespaces(spec) if spec else {}).items():
+        if path and kind in EXTERNAL_NS:
+            try:
+                ino = os.stat(path).st_ino
+            except OSError as exc:
+                raise InvalidArgument(f"namespace {kind} path {path}: {exc.strerror}") from None
+            name, key = EXTERNAL_NS[kind]
+            out.append(f"{name}[{ino}]:{key}")
     return out
 
 
@@ -185,7 +247,8 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
                                   "descriptor") from None
     spec = _bundle_spec(st.bundle)
     common = _common(opts.criu, image, work,
-                     external_mounts(spec, st.bundle, st.cgroup.get("dir")))
+                     external_mounts(spec, st.bundle, st.cgroup.get("dir"), st.rootfs))
+    external_ns = _dump_external_ns(spec)
     exe = binary.locate(criu)
     for d in (image, work):
         os.makedirs(d, 0o700, exist_ok=True)
@@ -204,7 +267,8 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
             _write_descriptors(image, run.stdio_keys(st.pid))
         dump = Dump(pid=st.pid, common=common, leave_running=opts.leave_running,
                     pre_dump=opts.pre_dump, parent_dir=opts.parent_path,
-                    status_fd=opts.status_fd, page_server=opts.page_server)
+                    status_fd=opts.status_fd, page_server=opts.page_server,
+                    external=external_ns)
         try:
             if use_rpc:
                 _dump_rpc(exe, rpc, dump, st.annotations, image, work)
@@ -357,9 +421,8 @@ def needs_rpc(spec: S.Spec) -> bool:
 def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
                  opts: RestoreOptions, exe: str, keys: list[str], restore_cls: Any, cg: Any,
                  image: str, work: str, made: dict[str, Any], rpc: Any = None) -> ContainerState:
+    from ..kernel.criu import mountpoints
     from ..kernel.criu import root as criu_root
-    from ..kernel.criu import run
-    from ..kernel.criu.argv import restore_argv
     from ..state import ContainerState, proc_start_time, write_init_record
     from .create import _saved_config, rfc3339_now
 
@@ -378,20 +441,26 @@ def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
                 fd = os.dup(i)
                 copies.append(fd)
                 inherit[fd] = key
+        for key, path in external_namespaces(spec).items():
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise InvalidArgument(f"the namespace to restore into, {path}: "
+                                      f"{exc.strerror}") from None
+            copies.append(fd)
+            inherit[fd] = key
         cgroup_path = cg_state.get("path") if cg_state.get("driver") == "v2" else None
         req = restore_cls(common=_common(opts.criu, image, work,
-                                         external_mounts(spec, bundle, cg_state.get("dir"))),
+                                         external_mounts(spec, bundle, cg_state.get("dir"),
+                                                         rootfs)),
                           root=root, pidfile=pidfile, cgroup_root=cgroup_path,
                           inherit_fds=inherit, lsm_profile=opts.lsm_profile,
                           lsm_mount_context=opts.lsm_mount_context)
         # criu enters the new cgroup before it forks anything: the tree is born there.
         try:
-            if rpc is not None:
-                made["pid"] = _restore_rpc(exe, rpc, req, spec, container_id, bundle, rootfs,
-                                           opts, cg, image, work, copies)
-            else:
-                run.run(restore_argv(exe, req), "restore", os.path.join(work, "restore.log"),
-                        pass_fds=copies, before_exec=lambda: cg.apply(os.getpid()))
+            with mountpoints.Prepared(rootfs, _mount_kinds(spec, bundle)):
+                _criu_restore(exe, rpc, req, spec, container_id, bundle, rootfs, opts, cg,
+                              image, work, copies, made)
         except CriuError:
             from ..kernel.criu import binary
 
@@ -419,6 +488,29 @@ def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
                         systemd_cgroup=opts.systemd_cgroup)
     store.save(st)
     return st
+
+
+def _mount_kinds(spec: S.Spec, bundle: str) -> list[tuple[str, str, str]]:
+    out = []
+    for m in spec.mounts or ():
+        kind = ("bind" if _is_bind(m) and m.source else "cgroup" if m.type in ("cgroup", "cgroup2")
+                else "tmpfs" if m.type == "tmpfs" else "other")
+        out.append((m.destination, os.path.join(bundle, m.source or ""), kind))
+    return out
+
+
+def _criu_restore(exe: str, rpc: Any, req: Any, spec: S.Spec, container_id: str, bundle: str,
+                  rootfs: str, opts: RestoreOptions, cg: Any, image: str, work: str,
+                  copies: list[int], made: dict[str, Any]) -> None:
+    from ..kernel.criu import run
+    from ..kernel.criu.argv import restore_argv
+
+    if rpc is not None:
+        made["pid"] = _restore_rpc(exe, rpc, req, spec, container_id, bundle, rootfs, opts, cg,
+                                   image, work, copies)
+    else:
+        run.run(restore_argv(exe, req), "restore", os.path.join(work, "restore.log"),
+                pass_fds=copies, before_exec=lambda: cg.apply(os.getpid()))
 
 
 def _restore_rpc(exe: str, rpc: Any, req: Any, spec: S.Spec, container_id: str, bundle: str,

@@ -171,3 +171,27 @@ def test_checkpoint_of_a_terminal_container_without_working_criu(runcgo: Runcgo,
         read_until(master, b"42\r\n")
     finally:
         os.close(master)
+
+
+def test_restore_mount_points_nested_in_a_bind_source(tmp_path: Path) -> None:
+    """Before criu restores, every mount point is made again, a nested one inside
+    the outer bind's source (runc's checkpoint.bats "nested bind mounts"); the
+    temporary binds are gone afterwards, and symlinks can't lead out."""
+    from runcgo.kernel.criu.mountpoints import Prepared
+
+    rootfs, outer, inner = tmp_path / "rootfs", tmp_path / "outer", tmp_path / "inner"
+    for d in (rootfs, outer, inner):
+        d.mkdir()
+    (rootfs / "escape").symlink_to("/")
+    before = Path("/proc/self/mountinfo").read_text()
+    mounts = [("/test", str(outer), "bind"), ("/test/for/nested", str(inner), "bind"),
+              ("/dev", "", "tmpfs"), ("/dev/pts", "", "other"), ("/proc", "", "other"),
+              ("/escape/tmp/crt-nope", "", "other")]
+    with Prepared(str(rootfs), mounts):
+        assert str(rootfs / "test") in Path("/proc/self/mountinfo").read_text()
+    assert (outer / "for" / "nested").is_dir()  # made inside the outer bind's source
+    assert (rootfs / "test").is_dir() and (rootfs / "proc").is_dir()
+    assert (rootfs / "dev").is_dir()  # the tmpfs's own mount point is made ...
+    assert not (rootfs / "dev" / "pts").exists()  # ... not those on it: criu restores it whole
+    assert (rootfs / "tmp" / "crt-nope").is_dir() and not Path("/tmp/crt-nope").exists()
+    assert Path("/proc/self/mountinfo").read_text() == before

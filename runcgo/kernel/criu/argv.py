@@ -53,6 +53,7 @@ class Dump:
     status_fd: int = -1
     page_server: str | None = None  # ADDRESS:PORT
     freeze_cgroup: str | None = None
+    external: list[str] = field(default_factory=list)  # e.g. net[INODE]:extRootNetNS
 
 
 @record
@@ -87,6 +88,8 @@ def dump_argv(exe: str, d: Dump) -> list[str]:
     else:
         for key in d.common.external_mounts:
             argv += ["--external", f"mnt[{key}]:{key}"]
+        for ext in d.external:
+            argv += ["--external", ext]
     if d.leave_running and not d.pre_dump:
         argv.append("--leave-running")
     if d.parent_dir:

@@ -72,6 +72,7 @@ def dump_request(rpc: ModuleType, d: Dump, images_fd: int, work_fd: int,
         o.track_mem = True
     else:
         o.external.extend(f"mnt[{key}]:{key}" for key in d.common.external_mounts)
+        o.external.extend(d.external)
     if d.leave_running and not d.pre_dump:
         o.leave_running = True
     if d.parent_dir:
