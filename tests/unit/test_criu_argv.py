@@ -82,6 +82,19 @@ def test_external_mounts_are_binds_and_a_bound_cgroup_dir() -> None:
     assert "/sys/fs/cgroup" not in external_mounts(spec, "/b", "/sys/fs/cgroup/cr-x")
 
 
+def test_lazy_pages_serve_on_the_page_server_address() -> None:
+    """runc's --lazy-pages --page-server ADDR:PORT: criu listens there for the lazy
+    restore (no --page-server, which would make it connect to one)."""
+    lazy = _common(CriuOptions(lazy_pages=True), "/img", "/img", {})
+    argv = A.dump_argv("criu", A.Dump(pid=1, common=lazy, page_server="0.0.0.0:27277",
+                                      status_fd=9))
+    assert "--lazy-pages" in argv and "--page-server" not in argv
+    assert _pairs(argv, "--address") == ["0.0.0.0"] and _pairs(argv, "--port") == ["27277"]
+    eager = _common(CriuOptions(), "/img", "/img", {})
+    argv = A.dump_argv("criu", A.Dump(pid=1, common=eager, page_server="10.1.1.1:27"))
+    assert "--page-server" in argv and _pairs(argv, "--address") == ["10.1.1.1"]
+
+
 def test_a_symlinked_destination_is_keyed_where_it_points(tmp_path: os.PathLike[str]) -> None:
     """runc's checkpoint.bats: /conf -> /real/conf in the rootfs; the mount is at
     /real/conf, and that is the key criu finds in the mount table."""

@@ -98,7 +98,10 @@ def dump_argv(exe: str, d: Dump) -> list[str]:
         argv += ["--status-fd", str(d.status_fd)]
     if d.page_server:
         address, _, port = d.page_server.rpartition(":")
-        argv += ["--page-server", "--address", address, "--port", port]
+        # Lazy: criu itself serves the pages on ADDRESS:PORT (as over RPC, where
+        # lazy_pages turns ps into the listening address); else it sends them there.
+        argv += [*(() if d.common.lazy_pages else ("--page-server",)),
+                 "--address", address, "--port", port]
     if d.freeze_cgroup:
         argv += ["--freeze-cgroup", d.freeze_cgroup]
     return argv
