@@ -79,6 +79,7 @@ class RestoreOptions:
     systemd_cgroup: bool = False
     lsm_profile: str | None = None
     lsm_mount_context: str | None = None
+    relay_terminal: bool = False  # the API: keep the restored console's master, no socket
 
 
 def _criu_options(a: SimpleNamespace) -> CriuOptions:
@@ -258,7 +259,10 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
             raise ContainerNotRunning(container_id, st.status)
         # A console (its master is outside the tree) can only be dumped over criu's
         # RPC (orphan-pts-master); a pre-dump saves memory only, the CLI does it.
-        use_rpc = bool(run.tty_keys(st.pid)) and not opts.pre_dump
+        # So can a criu configuration file runc would give it (org.criu.config,
+        # /etc/criu/runc.conf): the RPC applies it over criu's defaults, as runc.
+        use_rpc = not opts.pre_dump and (bool(run.tty_keys(st.pid))
+                                         or _config_applies(st.annotations))
         if use_rpc:
             from ..kernel.criu import rpc as criu_rpc
 
@@ -354,6 +358,16 @@ async def restore(store: Store, container_id: str, opts: RestoreOptions,
 def restore_detached(store: Store, container_id: str, opts: RestoreOptions,
                      criu: str = "criu") -> ContainerState:
     """The restore itself; the init is our child (criu's sibling) when it returns."""
+    st, master = restore_with_console(store, container_id, opts, criu)
+    if master is not None:
+        os.close(master)
+    return st
+
+
+def restore_with_console(store: Store, container_id: str, opts: RestoreOptions,
+                         criu: str = "criu") -> tuple[ContainerState, int | None]:
+    """As restore_detached; with ``opts.relay_terminal`` a terminal container's new
+    pty master is returned (ours to close) instead of going to a console socket."""
     from ..kernel import cgroups
     from ..kernel.criu import binary
     from ..kernel.criu.argv import Restore
@@ -368,7 +382,8 @@ def restore_detached(store: Store, container_id: str, opts: RestoreOptions,
     bundle = os.path.abspath(opts.bundle)
     spec = preflight(bundle, CreateOptions(bundle=bundle, console_socket=opts.console_socket,
                                            no_pivot=opts.no_pivot,
-                                           systemd_cgroup=opts.systemd_cgroup))
+                                           systemd_cgroup=opts.systemd_cgroup,
+                                           relay_terminal=opts.relay_terminal))
     assert spec.process is not None
     _common(opts.criu, image, work, {})  # flag errors before anything is made
     rpc = None
@@ -401,7 +416,7 @@ def restore_detached(store: Store, container_id: str, opts: RestoreOptions,
             from .create import write_pid_file
 
             write_pid_file(opts.pid_file, st.pid)
-        return st
+        return st, made.pop("console", None)
     except BaseException:
         _undo(store, container_id, made)
         raise
@@ -409,13 +424,22 @@ def restore_detached(store: Store, container_id: str, opts: RestoreOptions,
         lock.__exit__(None, None, None)
 
 
+def _config_applies(annotations: dict[str, str] | None) -> bool:
+    from ..kernel.criu.request import config_file
+
+    path = config_file(annotations)
+    return path is not None and os.path.exists(path)
+
+
 def needs_rpc(spec: S.Spec) -> bool:
     """Restore over criu's RPC when its command line can't do the job: a terminal
-    (the new pty master comes back as an fd) or hooks to run once the restored
-    namespaces exist (criu's setup-namespaces notification, as runc does)."""
+    (the new pty master comes back as an fd), hooks to run once the restored
+    namespaces exist (criu's setup-namespaces notification, as runc does), or a
+    criu configuration file runc would pass (applied over criu's defaults)."""
     hooks = spec.hooks
     return bool((spec.process is not None and spec.process.terminal)
-                or (hooks is not None and (hooks.prestart or hooks.create_runtime)))
+                or (hooks is not None and (hooks.prestart or hooks.create_runtime))
+                or _config_applies(spec.annotations))
 
 
 def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
@@ -507,7 +531,7 @@ def _criu_restore(exe: str, rpc: Any, req: Any, spec: S.Spec, container_id: str,
 
     if rpc is not None:
         made["pid"] = _restore_rpc(exe, rpc, req, spec, container_id, bundle, rootfs, opts, cg,
-                                   image, work, copies)
+                                   image, work, copies, made)
     else:
         run.run(restore_argv(exe, req), "restore", os.path.join(work, "restore.log"),
                 pass_fds=copies, before_exec=lambda: cg.apply(os.getpid()))
@@ -515,7 +539,7 @@ def _criu_restore(exe: str, rpc: Any, req: Any, spec: S.Spec, container_id: str,
 
 def _restore_rpc(exe: str, rpc: Any, req: Any, spec: S.Spec, container_id: str, bundle: str,
                  rootfs: str, opts: RestoreOptions, cg: Any, image: str, work: str,
-                 copies: list[int]) -> int:
+                 copies: list[int], made: dict[str, Any]) -> int:
     """The restore over ``criu swrk``; returns the restored init's pid (our child).
 
     criu's notifications, as runc handles them: ``setup-namespaces`` runs the
@@ -534,6 +558,9 @@ def _restore_rpc(exe: str, rpc: Any, req: Any, spec: S.Spec, container_id: str, 
             if len(fds) != 1:
                 raise CriuError(f"criu restore: the orphan-pts-master notification carried "
                                 f"{len(fds)} fds, not one pty master")
+            if opts.relay_terminal and not opts.console_socket:
+                made["console"] = os.dup(fds[0])
+                return
             if not opts.console_socket:
                 raise CriuError("restore of a terminal container needs --console-socket")
             from ..kernel.console import send_console
@@ -579,6 +606,8 @@ def _undo(store: Store, container_id: str, made: dict[str, Any]) -> None:
     """A failed or cancelled restore leaves nothing: process, mount, cgroup, directory."""
     from ..kernel.signals import SIGKILL
 
+    if made.get("console") is not None:
+        os.close(made.pop("console"))
     pid = made.get("pid")
     if pid:
         with suppress(ProcessLookupError):
