@@ -261,7 +261,7 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
         # RPC (orphan-pts-master); a pre-dump saves memory only, the CLI does it.
         # So can a criu configuration file runc would give it (org.criu.config,
         # /etc/criu/runc.conf): the RPC applies it over criu's defaults, as runc.
-        use_rpc = not opts.pre_dump and (bool(run.tty_keys(st.pid))
+        use_rpc = not opts.pre_dump and (bool(run.tty_keys(st.pid)) or opts.criu.lazy_pages
                                          or _config_applies(st.annotations))
         if use_rpc:
             from ..kernel.criu import rpc as criu_rpc
@@ -283,11 +283,29 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
         except CriuError:
             binary.ready(exe)  # criu that can't work here at all: say that, in its words
             raise
-    if not (opts.leave_running or opts.pre_dump):
+    if opts.criu.lazy_pages and not (opts.leave_running or opts.pre_dump):
+        # The last page has moved: the lazily restored copy may already run in the same
+        # cgroup (its config's cgroupsPath); forget this one without killing that one.
+        _forget(store, container_id)
+    elif not (opts.leave_running or opts.pre_dump):
         from .delete import delete
 
         # criu killed the processes: the container is stopped, and gone as in runc.
         await delete(store, container_id, force=True)
+
+
+def _forget(store: Store, container_id: str) -> None:
+    """Remove a dumped container's state; its cgroup only if nothing lives there."""
+    from ..kernel import cgroups
+
+    with store.lock(container_id):
+        st = load_checked(store, container_id, locked=True)
+        if st.cgroup:
+            cg = cgroups.from_state(st.cgroup)
+            with suppress(OSError):
+                if not cg.pids():
+                    cg.destroy()
+        store.remove_dir(container_id)
 
 
 def _open_dirs(image: str, work: str) -> tuple[int, int]:
@@ -387,7 +405,7 @@ def restore_with_console(store: Store, container_id: str, opts: RestoreOptions,
     assert spec.process is not None
     _common(opts.criu, image, work, {})  # flag errors before anything is made
     rpc = None
-    if needs_rpc(spec):
+    if needs_rpc(spec) or opts.criu.lazy_pages:
         from ..kernel.criu import rpc as criu_rpc
 
         rpc = criu_rpc.load()  # no protobuf / pycriu: one line, before anything is made
@@ -501,14 +519,21 @@ def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
     info = proc_start_time(pid)
     if info is None:
         raise CriuError(f"restore: the restored init (pid {pid}) exited at once")
-    write_init_record(store, container_id, {"cgroup": cg.to_state(), "cgroup_made": True,
+    cg_saved = cg.to_state()
+    if opts.criu.lazy_pages:
+        from ..kernel.cgroups import assume_created
+
+        # The dumped original (same cgroupsPath) made the leaf and leaves it to us
+        # once its last page moved (checkpoint's _forget): deleting us removes it.
+        cg_saved = assume_created(cg_saved)
+    write_init_record(store, container_id, {"cgroup": cg_saved, "cgroup_made": True,
                                             "pid": pid, "init_start_time": info[0],
                                             "hooks": []})
     st = ContainerState(id=container_id, pid=pid, bundle=bundle, rootfs=rootfs,
                         created=rfc3339_now(), init_start_time=info[0],
                         annotations=dict(spec.annotations or {}),
                         oci_version=spec.oci_version, status="running",
-                        config=_saved_config(spec), cgroup=cg.to_state(),
+                        config=_saved_config(spec), cgroup=cg_saved,
                         systemd_cgroup=opts.systemd_cgroup)
     store.save(st)
     return st

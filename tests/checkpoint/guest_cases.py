@@ -385,10 +385,81 @@ def case_terminal(rt: Runtime, d: Path, tag: str) -> None:
     assert_gone(rt, cid, cg)
 
 
+def _proc_brief(pid: int) -> str:
+    """State, wchan and children of a process (why it does not run on)."""
+    try:
+        state = [ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines()
+                 if ln.startswith("State")]
+        wchan = Path(f"/proc/{pid}/wchan").read_text()
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return f"pid {pid} {state} wchan={wchan} children={kids} " + " ".join(
+            f"{k}:{Path(f'/proc/{k}/wchan').read_text()}" for k in kids)
+    except OSError as exc:
+        return f"pid {pid}: {exc}"
+
+
+def case_lazy_pages(rt: Runtime, d: Path, tag: str) -> None:
+    """checkpoint --lazy-pages --page-server ADDR:PORT --status-fd: criu serves the
+    memory and says so on the status fd; `criu lazy-pages` fetches it for a restore
+    --lazy-pages under a new ID, which counts on; the dumped container is gone once
+    its last page moved (runc's checkpoint.bats case)."""
+    cid, cg = f"cr-{tag}-lazy", f"/cr-{tag}-lazy"
+    bundle = make_bundle(d / "bundle", COUNTER, cg)
+    run_counter(rt, cid, bundle)
+    img, work = d / "img", d / "work"
+    img.mkdir()
+    work.mkdir()
+    port = 27000 + sum(map(ord, tag)) % 500
+    r, w = os.pipe()
+    t0 = time.monotonic()
+    dump = subprocess.Popen([*rt.cmd, "--root", str(rt.root), "checkpoint", "--lazy-pages",
+                             "--page-server", f"127.0.0.1:{port}", "--status-fd", str(w),
+                             "--work-path", str(work), "--image-path", str(img), cid],
+                            pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    os.close(w)
+    lazy = None
+    try:
+        ready, _, _ = select.select([r], [], [], 120)
+        got = os.read(r, 1) if ready else b""
+        rt.steps.append(("checkpoint", time.monotonic() - t0))
+        check(got == b"\0", f"no \\0 on --status-fd (got {got!r}); checkpoint: "
+              f"{dump.poll()} {_drain(dump.stderr) if dump.poll() is not None else ''}")
+        print(f"  {rt.name}: lazy page server ready after {time.monotonic() - t0:.1f}s",
+              flush=True)
+        check((img / "inventory.img").exists(), "no inventory.img while serving pages")
+        lazy = subprocess.Popen(["criu", "lazy-pages", "--page-server", "--address",
+                                 "127.0.0.1", "--port", str(port), "-D", str(img)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        new = f"{cid}-new"
+        rt("restore", "-d", "--lazy-pages", "--image-path", str(img), "--work-path", str(img),
+           "--bundle", str(bundle), new)
+        dump.wait(120)
+        check(dump.returncode == 0, f"the lazy checkpoint exited {dump.returncode}: "
+              f"{_drain(dump.stderr).strip()[-300:]}")
+        lazy.wait(120)
+        check(not (rt.root / cid).exists(), "the dumped container is still there")
+        c = count(bundle)
+        pid = json.loads(rt("state", new).stdout)["pid"]
+        try:
+            wait_count_above(bundle, c + 2)
+        except CaseFailed as exc:
+            raise CaseFailed(f"{exc}; restored init: {_proc_brief(pid)}") from None
+        rt("delete", "--force", new)
+        assert_gone(rt, new, cg)
+    finally:
+        os.close(r)
+        for p in (dump, lazy):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 CASES: dict[str, Callable[[Runtime, Path, str], None]] = {
     "counter": case_counter, "leave-running+new-id": case_leave_running_new_id,
     "pre-dump+parent+foreground": case_pre_dump, "tcp-established": case_tcp,
-    "terminal": case_terminal,
+    "terminal": case_terminal, "lazy-pages": case_lazy_pages,
 }
 
 
