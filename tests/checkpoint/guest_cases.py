@@ -456,10 +456,37 @@ def case_lazy_pages(rt: Runtime, d: Path, tag: str) -> None:
                 p.wait()
 
 
+def case_restore_hooks(rt: Runtime, d: Path, tag: str) -> None:
+    """prestart and createRuntime hooks run again at restore, once the restored
+    namespaces exist (criu's setup-namespaces), with the restored init's pid in the
+    state they read on stdin (runc's behaviour)."""
+    cid, cg = f"cr-{tag}-hook", f"/cr-{tag}-hook"
+    bundle = make_bundle(d / "bundle", COUNTER, cg)
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["hooks"] = {kind: [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {d}/{kind}.json"]}]
+                    for kind in ("prestart", "createRuntime")}
+    (bundle / "config.json").write_text(json.dumps(cfg, indent=1))
+    run_counter(rt, cid, bundle)
+    rt("checkpoint", "--image-path", str(d / "img"), cid)
+    assert_gone(rt, cid, cg)
+    for kind in ("prestart", "createRuntime"):
+        (d / f"{kind}.json").unlink()
+    rt("restore", "-d", "--image-path", str(d / "img"), "--bundle", str(bundle), cid)
+    pid = json.loads(rt("state", cid).stdout)["pid"]
+    for kind in ("prestart", "createRuntime"):
+        check((d / f"{kind}.json").exists(), f"the {kind} hook did not run at restore")
+        st = json.loads((d / f"{kind}.json").read_text())
+        check(st.get("id") == cid, f"{kind} hook state: {st}")
+        check(st.get("pid") == pid, f"{kind} hook saw pid {st.get('pid')}, the restored "
+              f"init is {pid}")
+    restored_ok(rt, cid, bundle, 0, cg)
+
+
 CASES: dict[str, Callable[[Runtime, Path, str], None]] = {
     "counter": case_counter, "leave-running+new-id": case_leave_running_new_id,
     "pre-dump+parent+foreground": case_pre_dump, "tcp-established": case_tcp,
     "terminal": case_terminal, "lazy-pages": case_lazy_pages,
+    "restore-hooks": case_restore_hooks,
 }
 
 
