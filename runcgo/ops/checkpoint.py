@@ -257,10 +257,10 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
         st = load_checked(store, container_id, locked=True)
         if st.status not in ("running", "paused"):
             raise ContainerNotRunning(container_id, st.status)
-        # A console (its master is outside the tree) can only be dumped over criu's
-        # RPC (orphan-pts-master); a pre-dump saves memory only, the CLI does it.
-        # So can a criu configuration file runc would give it (org.criu.config,
-        # /etc/criu/runc.conf): the RPC applies it over criu's defaults, as runc.
+        # criu's RPC where runc's behaviour needs it: a console (its master is outside
+        # the tree: orphan-pts-master), lazy pages (as runc drives them), a criu config
+        # file runc would pass (org.criu.config, /etc/criu/runc.conf: applied over
+        # criu's defaults).  A pre-dump saves memory only: always the command line.
         use_rpc = not opts.pre_dump and (bool(run.tty_keys(st.pid)) or opts.criu.lazy_pages
                                          or _config_applies(st.annotations))
         if use_rpc:
@@ -321,7 +321,7 @@ def _open_dirs(image: str, work: str) -> tuple[int, int]:
 
 def _dump_rpc(exe: str, rpc: Any, dump: Any, annotations: dict[str, str] | None,
               image: str, work: str) -> None:
-    """The dump over ``criu swrk`` (a container with a terminal)."""
+    """The dump over ``criu swrk`` (see ``use_rpc`` in checkpoint)."""
     from ..kernel.criu import request, swrk
 
     images_fd, work_fd = _open_dirs(image, work)

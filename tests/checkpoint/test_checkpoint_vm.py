@@ -6,8 +6,9 @@ runs tests/checkpoint/guest_cases.py for runcgo and for runc (the control): a
 counter that counts on after restore, ``--leave-running`` then a new ID,
 ``--pre-dump`` then ``--parent-path``, a TCP listener with ``--tcp-established``,
 a shell on a terminal through console sockets (criu's RPC), ``--lazy-pages`` with
-``criu lazy-pages``, restore-time hooks, and nothing left afterwards; then the async API's round trips
-(pipes, and a terminal with ``console=True``) on asyncio and trio (guest_api.py).  Each (runtime, case) is one test here, and the summary table is
+``criu lazy-pages``, restore-time hooks, and nothing left afterwards; then the
+async API's round trips (pipes, and a terminal with ``console=True``) on asyncio
+and trio (guest_api.py).  Each (runtime, case) is one test here, and the summary table is
 printed at the end.  ``nox -s checkpoint``.
 """
 
