@@ -195,3 +195,32 @@ def test_restore_mount_points_nested_in_a_bind_source(tmp_path: Path) -> None:
     assert not (rootfs / "dev" / "pts").exists()  # ... not those on it: criu restores it whole
     assert (rootfs / "tmp" / "crt-nope").is_dir() and not Path("/tmp/crt-nope").exists()
     assert Path("/proc/self/mountinfo").read_text() == before
+
+
+def test_restore_of_a_terminal_container_needs_a_console_socket(runcgo: Runcgo,
+                                                                 tmp_path: Path) -> None:
+    """Refused before criu or any cgroup/state exists, in one line (as create)."""
+    img = tmp_path / "img"
+    img.mkdir()
+    (img / "descriptors.json").write_text('["/dev/pts/0", "/dev/pts/0", "/dev/pts/0"]')
+    cid, bundle = runcgo.bundle(["sh"], **{"process.terminal": True})
+    r = runcgo("restore", "-d", "--image-path", str(img), "--bundle", str(bundle), cid)
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "--console-socket" in r.stderr and "process.terminal" in r.stderr, r.stderr
+    assert not (runcgo.root / cid).exists()
+
+
+def test_terminal_restore_without_criu_rpc_definitions(runcgo: Runcgo, tmp_path: Path) -> None:
+    """No criu rpc_pb2 to be found: one line naming what is missing, nothing made."""
+    img = tmp_path / "img"
+    img.mkdir()
+    (img / "descriptors.json").write_text('["/dev/pts/0", "/dev/pts/0", "/dev/pts/0"]')
+    cid, bundle = runcgo.bundle(["sh"], **{"process.terminal": True})
+    r = runcgo("restore", "-d", "--console-socket", str(tmp_path / "c.sock"), "--image-path",
+               str(img), "--bundle", str(bundle), cid,
+               env={**os.environ, "RUNCGO_CRIU_RPC_PB2": str(tmp_path / "nope.py")})
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "rpc_pb2" in r.stderr and "nope.py" in r.stderr, r.stderr
+    assert not (runcgo.root / cid).exists()
+    cgpath = json.loads((bundle / "config.json").read_text())["linux"]["cgroupsPath"]
+    assert not any(cgpath.strip("/") in line for line in _cgroup_dirs()), cgpath
