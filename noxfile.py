@@ -148,6 +148,7 @@ def checkpoint(session: nox.Session) -> None:
     session.run(PY, "tests/vm/launch.py", "--build-only", external=True)
     session.run(PY, "-m", "pytest", "-p", "no:cacheprovider", "-ra", "-s",
                 "tests/integration/test_checkpoint.py", "tests/unit/test_criu_argv.py",
+                "tests/unit/test_criu_swrk.py",
                 "tests/checkpoint", *session.posargs, external=True)
 
 

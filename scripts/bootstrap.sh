@@ -67,7 +67,7 @@ make_venv() {
     fi
     .venv/bin/pip install -q --upgrade pip
     # setuptools' editable-install notices are not the user's business
-    PYTHONWARNINGS=ignore .venv/bin/pip install -q -e '.[test,dev,systemd]'
+    PYTHONWARNINGS=ignore .venv/bin/pip install -q -e '.[test,dev,systemd,criu]'
     # Bytecode for every module: some environments set PYTHONDONTWRITEBYTECODE=1,
     # and without .pyc files each runcgo call pays to compile its imports.
     .venv/bin/python -m compileall -q runcgo

@@ -65,11 +65,13 @@ async def restore(self: Runtime, container_id: str, bundle: str | os.PathLike[st
                   ext_unix_sk: bool = False, shell_job: bool = False,
                   file_locks: bool = False, manage_cgroups_mode: str | None = None,
                   empty_ns: str | None = None, auto_dedup: bool = False,
-                  criu: str = "criu") -> Container:
+                  console: bool = False, criu: str = "criu") -> Container:
     """Restore a checkpoint as a running container ``container_id`` of this Runtime
     (``runcgo restore --detach``): an ordinary :class:`Container` (wait, exec,
     kill, events, delete).  ``stdio="pipe"`` re-attaches the checkpointed init's
-    stdio pipes to fresh ones (``.stdin``/``.stdout``/``.stderr``)."""
+    stdio pipes to fresh ones (``.stdin``/``.stdout``/``.stderr``);
+    ``console=True`` (a ``process.terminal`` container) gives the restored
+    terminal's new pty master as ``.stdout``/``.stdin``, as :meth:`create` does."""
     import anyio
     import anyio.lowlevel
 
@@ -81,13 +83,14 @@ async def restore(self: Runtime, container_id: str, bundle: str | os.PathLike[st
              "manage_cgroups_mode": manage_cgroups_mode, "empty_ns": empty_ns,
              "auto_dedup": auto_dedup}
     client = self._client()
-    result, _fds, ours = await _with_pipes(
-        stdio, lambda theirs, mode: client.call(
+    result, fds, ours = await _with_pipes(
+        "null" if console else stdio, lambda theirs, mode: client.call(
             "restore", theirs, cid=container_id, bundle=os.path.abspath(bundle),
             criu_opts=_criu_args(image_path, work_path, flags), stdio=mode,
-            pid_file=pid_file and os.path.abspath(pid_file), criu=criu))
+            pid_file=pid_file and os.path.abspath(pid_file), criu=criu, console=console))
     st = ContainerState(**result["state"])
-    c = Container(self, st.id, st.pid, result.get("_slot"), ours, None, st.network)
+    c = Container(self, st.id, st.pid, result.get("_slot"), ours, fds[0] if fds else None,
+                  st.network)
     try:
         await anyio.lowlevel.checkpoint_if_cancelled()
     except BaseException:
@@ -117,16 +120,30 @@ def fork_server_ops(server: Any) -> dict[str, Any]:
 
     def op_restore(req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         from .._record import asdict
-        from ..ops.checkpoint import CriuOptions, RestoreOptions, restore_detached
+        from ..ops.checkpoint import CriuOptions, RestoreOptions, restore_with_console
         from ..ops.create import write_pid_file
 
+        console = bool(req.get("console"))
         opts = RestoreOptions(criu=CriuOptions(**req["criu_opts"]), bundle=req["bundle"],
-                              detach=True, systemd_cgroup=server.systemd_cgroup)
+                              detach=True, systemd_cgroup=server.systemd_cgroup,
+                              relay_terminal=console)
         with server.stdio(req.get("stdio", "inherit"), fds):
-            st = restore_detached(server.store, req["cid"], opts, req.get("criu") or "criu")
+            st, master = restore_with_console(server.store, req["cid"], opts,
+                                              req.get("criu") or "criu")
         server.track(st.pid)  # criu's sibling: our child, reaped and reported by us
+        if console and master is None:
+            from ..errors import ConfigError
+            from ..ops import drive
+            from ..ops.delete import delete
+
+            drive(delete(server.store, req["cid"], force=True))
+            raise ConfigError("console=True needs process.terminal: true in config.json",
+                              "$.process.terminal")
+        if not console and master is not None:
+            os.close(master)
+            master = None
         if req.get("pid_file"):
             write_pid_file(req["pid_file"], st.pid)
-        return {"state": asdict(st)}, []
+        return {"state": asdict(st)}, [master] if master is not None else []
 
     return {"checkpoint": op_checkpoint, "restore": op_restore}

@@ -30,6 +30,7 @@ from ..state import Store, check_id, load_checked
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from .._lite import SimpleNamespace
@@ -78,6 +79,7 @@ class RestoreOptions:
     systemd_cgroup: bool = False
     lsm_profile: str | None = None
     lsm_mount_context: str | None = None
+    relay_terminal: bool = False  # the API: keep the restored console's master, no socket
 
 
 def _criu_options(a: SimpleNamespace) -> CriuOptions:
@@ -141,19 +143,80 @@ def _is_bind(m: S.Mount) -> bool:
     return m.type == "bind" or "bind" in opts or "rbind" in opts
 
 
-def external_mounts(spec: S.Spec | None, bundle: str, cgroup_dir: str | None) -> dict[str, str]:
+def external_mounts(spec: S.Spec | None, bundle: str, cgroup_dir: str | None,
+                    rootfs: str | None = None) -> dict[str, str]:
     """Container mount point -> host path, for every mount criu must not dump:
     bind mounts (their source), and a bind-mounted cgroup directory (the
-    container's own cgroup dir: on restore, the new container's)."""
+    container's own cgroup dir: on restore, the new container's).  The mount
+    point is the destination as resolved inside ``rootfs`` (a symlinked
+    destination is mounted where the link points, and criu keys it there)."""
     if spec is None:
         return {}
     cgroupns = "cgroup" in S.namespaces(spec)
     out: dict[str, str] = {}
-    for m in spec.mounts or ():
-        if m.type in ("cgroup", "cgroup2") and not cgroupns and cgroup_dir:
-            out[m.destination] = cgroup_dir
-        elif _is_bind(m) and m.source:
-            out[m.destination] = os.path.join(bundle, m.source)
+    with _Resolver(rootfs) as where:
+        for m in spec.mounts or ():
+            if m.type in ("cgroup", "cgroup2") and not cgroupns and cgroup_dir:
+                out[where(m.destination)] = cgroup_dir
+            elif _is_bind(m) and m.source:
+                out[where(m.destination)] = os.path.join(bundle, m.source)
+    return out
+
+
+class _Resolver:
+    """``where(dest)``: the symlink-free form of a destination inside the rootfs
+    (the destination itself when the rootfs can't be opened or the walk fails)."""
+
+    def __init__(self, rootfs: str | None) -> None:
+        self.fd = -1
+        if rootfs:
+            with suppress(OSError):
+                self.fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def __enter__(self) -> Callable[[str], str]:
+        return self.where
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+
+    def where(self, dest: str) -> str:
+        if self.fd < 0:
+            return dest
+        from ..kernel import paths
+
+        try:
+            return paths.resolve(self.fd, dest)
+        except OSError:
+            return dest
+
+
+EXTERNAL_NS = {"network": ("net", "extRootNetNS"), "pid": ("pid", "extRootPidNS")}
+
+
+def external_namespaces(spec: S.Spec | None) -> dict[str, str]:
+    """criu key -> path of the network/pid namespaces the config joins (``path``):
+    criu leaves them alone at dump (``--external net[INODE]:KEY``) and the restore
+    puts the tree back into them (``--inherit-fd``), as runc does."""
+    if spec is None:
+        return {}
+    out = {}
+    for kind, path in S.namespaces(spec).items():
+        if path and kind in EXTERNAL_NS:
+            out[EXTERNAL_NS[kind][1]] = path
+    return out
+
+
+def _dump_external_ns(spec: S.Spec | None) -> list[str]:
+    out = []
+    for kind, path in (S.namespaces(spec) if spec else {}).items():
+        if path and kind in EXTERNAL_NS:
+            try:
+                ino = os.stat(path).st_ino
+            except OSError as exc:
+                raise InvalidArgument(f"namespace {kind} path {path}: {exc.strerror}") from None
+            name, key = EXTERNAL_NS[kind]
+            out.append(f"{name}[{ino}]:{key}")
     return out
 
 
@@ -185,7 +248,8 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
                                   "descriptor") from None
     spec = _bundle_spec(st.bundle)
     common = _common(opts.criu, image, work,
-                     external_mounts(spec, st.bundle, st.cgroup.get("dir")))
+                     external_mounts(spec, st.bundle, st.cgroup.get("dir"), st.rootfs))
+    external_ns = _dump_external_ns(spec)
     exe = binary.locate(criu)
     for d in (image, work):
         os.makedirs(d, 0o700, exist_ok=True)
@@ -193,28 +257,81 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
         st = load_checked(store, container_id, locked=True)
         if st.status not in ("running", "paused"):
             raise ContainerNotRunning(container_id, st.status)
-        if run.tty_keys(st.pid):
-            raise CriuError("checkpoint of a container with a terminal (process.terminal) "
-                            "is not supported: criu can dump a console whose master is "
-                            "outside the container only when asked over its RPC "
-                            "(orphan-pts-master), not from its command line")
+        # criu's RPC where runc's behaviour needs it: a console (its master is outside
+        # the tree: orphan-pts-master), lazy pages (as runc drives them), a criu config
+        # file runc would pass (org.criu.config, /etc/criu/runc.conf: applied over
+        # criu's defaults).  A pre-dump saves memory only: always the command line.
+        use_rpc = not opts.pre_dump and (bool(run.tty_keys(st.pid)) or opts.criu.lazy_pages
+                                         or _config_applies(st.annotations))
+        if use_rpc:
+            from ..kernel.criu import rpc as criu_rpc
+
+            rpc = criu_rpc.load()  # no protobuf / pycriu: one line, before anything
         if not opts.pre_dump:
             _write_descriptors(image, run.stdio_keys(st.pid))
         dump = Dump(pid=st.pid, common=common, leave_running=opts.leave_running,
                     pre_dump=opts.pre_dump, parent_dir=opts.parent_path,
-                    status_fd=opts.status_fd, page_server=opts.page_server)
+                    status_fd=opts.status_fd, page_server=opts.page_server,
+                    external=external_ns)
         try:
-            run.run(dump_argv(exe, dump), "pre-dump" if opts.pre_dump else "dump",
-                    os.path.join(work, "dump.log"),
-                    pass_fds=(opts.status_fd,) if opts.status_fd >= 0 else ())
+            if use_rpc:
+                _dump_rpc(exe, rpc, dump, st.annotations, image, work)
+            else:
+                run.run(dump_argv(exe, dump), "pre-dump" if opts.pre_dump else "dump",
+                        os.path.join(work, "dump.log"),
+                        pass_fds=(opts.status_fd,) if opts.status_fd >= 0 else ())
         except CriuError:
             binary.ready(exe)  # criu that can't work here at all: say that, in its words
             raise
-    if not (opts.leave_running or opts.pre_dump):
+    if opts.criu.lazy_pages and not (opts.leave_running or opts.pre_dump):
+        # The last page has moved: the lazily restored copy may already run in the same
+        # cgroup (its config's cgroupsPath); forget this one without killing that one.
+        _forget(store, container_id)
+    elif not (opts.leave_running or opts.pre_dump):
         from .delete import delete
 
         # criu killed the processes: the container is stopped, and gone as in runc.
         await delete(store, container_id, force=True)
+
+
+def _forget(store: Store, container_id: str) -> None:
+    """Remove a dumped container's state; its cgroup only if nothing lives there."""
+    from ..kernel import cgroups
+
+    with store.lock(container_id):
+        st = load_checked(store, container_id, locked=True)
+        if st.cgroup:
+            cg = cgroups.from_state(st.cgroup)
+            with suppress(OSError):
+                if not cg.pids():
+                    cg.destroy()
+        store.remove_dir(container_id)
+
+
+def _open_dirs(image: str, work: str) -> tuple[int, int]:
+    """criu's RPC takes directories as the caller's fds (it opens /proc/PID/fd/N)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+    images_fd = os.open(image, flags)
+    try:
+        return images_fd, os.open(work, flags)
+    except BaseException:
+        os.close(images_fd)
+        raise
+
+
+def _dump_rpc(exe: str, rpc: Any, dump: Any, annotations: dict[str, str] | None,
+              image: str, work: str) -> None:
+    """The dump over ``criu swrk`` (see ``use_rpc`` in checkpoint)."""
+    from ..kernel.criu import request, swrk
+
+    images_fd, work_fd = _open_dirs(image, work)
+    try:
+        req = request.dump_request(rpc, dump, images_fd, work_fd,
+                                   request.config_file(annotations))
+        swrk.call(exe, rpc, req, "dump", os.path.join(work, "dump.log"))
+    finally:
+        os.close(images_fd)
+        os.close(work_fd)
 
 
 def _write_descriptors(image: str, keys: list[str]) -> None:
@@ -259,6 +376,16 @@ async def restore(store: Store, container_id: str, opts: RestoreOptions,
 def restore_detached(store: Store, container_id: str, opts: RestoreOptions,
                      criu: str = "criu") -> ContainerState:
     """The restore itself; the init is our child (criu's sibling) when it returns."""
+    st, master = restore_with_console(store, container_id, opts, criu)
+    if master is not None:
+        os.close(master)
+    return st
+
+
+def restore_with_console(store: Store, container_id: str, opts: RestoreOptions,
+                         criu: str = "criu") -> tuple[ContainerState, int | None]:
+    """As restore_detached; with ``opts.relay_terminal`` a terminal container's new
+    pty master is returned (ours to close) instead of going to a console socket."""
     from ..kernel import cgroups
     from ..kernel.criu import binary
     from ..kernel.criu.argv import Restore
@@ -273,12 +400,15 @@ def restore_detached(store: Store, container_id: str, opts: RestoreOptions,
     bundle = os.path.abspath(opts.bundle)
     spec = preflight(bundle, CreateOptions(bundle=bundle, console_socket=opts.console_socket,
                                            no_pivot=opts.no_pivot,
-                                           systemd_cgroup=opts.systemd_cgroup))
+                                           systemd_cgroup=opts.systemd_cgroup,
+                                           relay_terminal=opts.relay_terminal))
     assert spec.process is not None
-    if spec.process.terminal:
-        raise CriuError("restore of a terminal container (process.terminal) is not supported: "
-                        "it needs criu's RPC to hand the pty master to --console-socket")
     _common(opts.criu, image, work, {})  # flag errors before anything is made
+    rpc = None
+    if needs_rpc(spec) or opts.criu.lazy_pages:
+        from ..kernel.criu import rpc as criu_rpc
+
+        rpc = criu_rpc.load()  # no protobuf / pycriu: one line, before anything is made
     keys = _read_descriptors(image)
     exe = binary.locate(criu)
     os.makedirs(work, 0o700, exist_ok=True)
@@ -299,12 +429,12 @@ def restore_detached(store: Store, container_id: str, opts: RestoreOptions,
                                                 "pid": 0, "init_start_time": 0, "hooks": []})
         cg.set(linux.resources, devices=list(linux.devices or ()))
         st = _run_restore(store, container_id, spec, bundle, opts, exe, keys,
-                          Restore, cg, image, work, made)
+                          Restore, cg, image, work, made, rpc)
         if opts.pid_file:
             from .create import write_pid_file
 
             write_pid_file(opts.pid_file, st.pid)
-        return st
+        return st, made.pop("console", None)
     except BaseException:
         _undo(store, container_id, made)
         raise
@@ -312,12 +442,29 @@ def restore_detached(store: Store, container_id: str, opts: RestoreOptions,
         lock.__exit__(None, None, None)
 
 
+def _config_applies(annotations: dict[str, str] | None) -> bool:
+    from ..kernel.criu.request import config_file
+
+    path = config_file(annotations)
+    return path is not None and os.path.exists(path)
+
+
+def needs_rpc(spec: S.Spec) -> bool:
+    """Restore over criu's RPC when its command line can't do the job: a terminal
+    (the new pty master comes back as an fd), hooks to run once the restored
+    namespaces exist (criu's setup-namespaces notification, as runc does), or a
+    criu configuration file runc would pass (applied over criu's defaults)."""
+    hooks = spec.hooks
+    return bool((spec.process is not None and spec.process.terminal)
+                or (hooks is not None and (hooks.prestart or hooks.create_runtime))
+                or _config_applies(spec.annotations))
+
+
 def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
                  opts: RestoreOptions, exe: str, keys: list[str], restore_cls: Any, cg: Any,
-                 image: str, work: str, made: dict[str, Any]) -> ContainerState:
+                 image: str, work: str, made: dict[str, Any], rpc: Any = None) -> ContainerState:
+    from ..kernel.criu import mountpoints
     from ..kernel.criu import root as criu_root
-    from ..kernel.criu import run
-    from ..kernel.criu.argv import restore_argv
     from ..state import ContainerState, proc_start_time, write_init_record
     from .create import _saved_config, rfc3339_now
 
@@ -336,16 +483,26 @@ def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
                 fd = os.dup(i)
                 copies.append(fd)
                 inherit[fd] = key
+        for key, path in external_namespaces(spec).items():
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise InvalidArgument(f"the namespace to restore into, {path}: "
+                                      f"{exc.strerror}") from None
+            copies.append(fd)
+            inherit[fd] = key
         cgroup_path = cg_state.get("path") if cg_state.get("driver") == "v2" else None
         req = restore_cls(common=_common(opts.criu, image, work,
-                                         external_mounts(spec, bundle, cg_state.get("dir"))),
+                                         external_mounts(spec, bundle, cg_state.get("dir"),
+                                                         rootfs)),
                           root=root, pidfile=pidfile, cgroup_root=cgroup_path,
                           inherit_fds=inherit, lsm_profile=opts.lsm_profile,
                           lsm_mount_context=opts.lsm_mount_context)
         # criu enters the new cgroup before it forks anything: the tree is born there.
         try:
-            run.run(restore_argv(exe, req), "restore", os.path.join(work, "restore.log"),
-                    pass_fds=copies, before_exec=lambda: cg.apply(os.getpid()))
+            with mountpoints.Prepared(rootfs, _mount_kinds(spec, bundle)):
+                _criu_restore(exe, rpc, req, spec, container_id, bundle, rootfs, opts, cg,
+                              image, work, copies, made)
         except CriuError:
             from ..kernel.criu import binary
 
@@ -355,29 +512,127 @@ def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
         for fd in copies:
             os.close(fd)
         criu_root.unbind(made.pop("root"))  # the restored mount namespace has its own
-    with open(pidfile) as f:
-        pid = int(f.read().strip())
-    made["pid"] = pid
+    if rpc is None:
+        with open(pidfile) as f:
+            made["pid"] = int(f.read().strip())
+    pid = made["pid"]
     info = proc_start_time(pid)
     if info is None:
         raise CriuError(f"restore: the restored init (pid {pid}) exited at once")
-    write_init_record(store, container_id, {"cgroup": cg.to_state(), "cgroup_made": True,
+    cg_saved = cg.to_state()
+    if opts.criu.lazy_pages:
+        from ..kernel.cgroups import assume_created
+
+        # The dumped original (same cgroupsPath) made the leaf and leaves it to us
+        # once its last page moved (checkpoint's _forget): deleting us removes it.
+        cg_saved = assume_created(cg_saved)
+    write_init_record(store, container_id, {"cgroup": cg_saved, "cgroup_made": True,
                                             "pid": pid, "init_start_time": info[0],
                                             "hooks": []})
     st = ContainerState(id=container_id, pid=pid, bundle=bundle, rootfs=rootfs,
                         created=rfc3339_now(), init_start_time=info[0],
                         annotations=dict(spec.annotations or {}),
                         oci_version=spec.oci_version, status="running",
-                        config=_saved_config(spec), cgroup=cg.to_state(),
+                        config=_saved_config(spec), cgroup=cg_saved,
                         systemd_cgroup=opts.systemd_cgroup)
     store.save(st)
     return st
+
+
+def _mount_kinds(spec: S.Spec, bundle: str) -> list[tuple[str, str, str]]:
+    out = []
+    for m in spec.mounts or ():
+        kind = ("bind" if _is_bind(m) and m.source else "cgroup" if m.type in ("cgroup", "cgroup2")
+                else "tmpfs" if m.type == "tmpfs" else "other")
+        out.append((m.destination, os.path.join(bundle, m.source or ""), kind))
+    return out
+
+
+def _criu_restore(exe: str, rpc: Any, req: Any, spec: S.Spec, container_id: str, bundle: str,
+                  rootfs: str, opts: RestoreOptions, cg: Any, image: str, work: str,
+                  copies: list[int], made: dict[str, Any]) -> None:
+    from ..kernel.criu import run
+    from ..kernel.criu.argv import restore_argv
+
+    if rpc is not None:
+        made["pid"] = _restore_rpc(exe, rpc, req, spec, container_id, bundle, rootfs, opts, cg,
+                                   image, work, copies, made)
+    else:
+        run.run(restore_argv(exe, req), "restore", os.path.join(work, "restore.log"),
+                pass_fds=copies, before_exec=lambda: cg.apply(os.getpid()))
+
+
+def _restore_rpc(exe: str, rpc: Any, req: Any, spec: S.Spec, container_id: str, bundle: str,
+                 rootfs: str, opts: RestoreOptions, cg: Any, image: str, work: str,
+                 copies: list[int], made: dict[str, Any]) -> int:
+    """The restore over ``criu swrk``; returns the restored init's pid (our child).
+
+    criu's notifications, as runc handles them: ``setup-namespaces`` runs the
+    prestart and createRuntime hooks (state "creating", the restored init's pid),
+    ``orphan-pts-master`` carries the new console master, which goes to
+    ``--console-socket`` as at create, ``post-restore`` names the pid.
+    """
+    from ..kernel.criu import request, swrk
+    from ..state import ContainerState
+    from .create import rfc3339_now
+
+    seen: dict[str, int] = {}
+
+    def on_notify(script: str, pid: int, fds: list[int]) -> None:
+        if script == "orphan-pts-master":
+            if len(fds) != 1:
+                raise CriuError(f"criu restore: the orphan-pts-master notification carried "
+                                f"{len(fds)} fds, not one pty master")
+            if opts.relay_terminal and not opts.console_socket:
+                made["console"] = os.dup(fds[0])
+                return
+            if not opts.console_socket:
+                raise CriuError("restore of a terminal container needs --console-socket")
+            from ..kernel.console import send_console
+
+            try:
+                send_console(opts.console_socket, fds[0], "orphan-pts-master")
+            except OSError as exc:
+                why = os.strerror(exc.errno) if exc.errno else ""
+                raise CriuError(f"restore: {exc.strerror}: {why}".rstrip(": ")) from None
+        elif script == "setup-namespaces" and spec.hooks is not None:
+            from ..kernel.hooks import HookError
+            from . import hooks as H
+
+            st = ContainerState(id=container_id, pid=pid, bundle=bundle, rootfs=rootfs,
+                                created=rfc3339_now(), init_start_time=0,
+                                annotations=dict(spec.annotations or {}),
+                                oci_version=spec.oci_version, status="creating")
+            try:
+                H.run_fatal("prestart", spec.hooks, "prestart", st, "creating")
+                H.run_fatal("createRuntime", spec.hooks, "create_runtime", st, "creating")
+            except HookError as exc:
+                raise CriuError(f"restore: {exc}") from None
+        elif script == "post-restore":
+            seen["pid"] = pid
+
+    images_fd, work_fd = _open_dirs(image, work)
+    try:
+        msg = request.restore_request(rpc, req, images_fd, work_fd,
+                                      request.config_file(spec.annotations))
+        reply = swrk.call(exe, rpc, msg, "restore", os.path.join(work, "restore.log"),
+                          notify=on_notify, pass_fds=copies,
+                          before_exec=lambda: cg.apply(os.getpid()))
+    finally:
+        os.close(images_fd)
+        os.close(work_fd)
+    pid = reply.pid or seen.get("pid", 0)
+    if pid <= 0:
+        raise CriuError("criu restore: criu swrk reported success but no restored pid")
+    return pid
 
 
 def _undo(store: Store, container_id: str, made: dict[str, Any]) -> None:
     """A failed or cancelled restore leaves nothing: process, mount, cgroup, directory."""
     from ..kernel.signals import SIGKILL
 
+    if made.get("console") is not None:
+        os.close(made.pop("console"))
     pid = made.get("pid")
     if pid:
         with suppress(ProcessLookupError):

@@ -4,7 +4,8 @@ One Runtime creates a counter with stdio pipes and checkpoints it; a second
 Runtime with another state root restores it under a new ID with fresh pipes:
 the counter's output continues on the new stdout, exec/kill/wait/delete work
 on the restored Container; a restore cancelled mid-way leaves no container,
-cgroup or mount.
+cgroup or mount.  Then a shell on a terminal (console=True) round-trips the same
+way and answers on the restored terminal's new master.
 
     python tests/checkpoint/guest_api.py asyncio|trio WORKDIR
 """
@@ -97,7 +98,60 @@ async def main(backend: str, work: Path) -> dict[str, float]:
     return times
 
 
+async def say(c: object, line: str, expect: str, timeout: float = 30) -> None:
+    """Type on a console=True container's terminal; read until ``expect``."""
+    stdin, stdout = c.stdin, c.stdout  # type: ignore[attr-defined]
+    await stdin.send(line.encode() + b"\r")
+    buf = b""
+    with anyio.fail_after(timeout):
+        while expect.encode() not in buf:
+            buf += await stdout.receive()
+
+
+async def terminal(backend: str, work: Path, times: dict[str, float]) -> None:
+    """A shell on a terminal (console=True): checkpoint from one Runtime, restore
+    with console=True in another: the same shell answers on the new master, and
+    its `exit 5` is what wait() returns."""
+    tag = backend[:4]
+    cg = f"/cr-apit-{tag}"
+    bundle = make_bundle(work / "tty-bundle", ["sh"], cg)
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["process"]["terminal"] = True
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    img = work / "tty-img"
+    async with Runtime(root=str(work / "root-c"), workers=1) as rt1, \
+            Runtime(root=str(work / "root-d"), workers=1) as rt2:
+        c = await rt1.create(f"cr-apit-{tag}", bundle, console=True)
+        await c.start()
+        await say(c, "X=kept; echo $X-$((6*7))", "kept-42")
+        t0 = time.monotonic()
+        await c.checkpoint(img)
+        times["tty_checkpoint_s"] = time.monotonic() - t0
+        await c.wait()
+        await c.aclose()
+        check(not await rt1.list(), "the checkpointed terminal container is still listed")
+        t0 = time.monotonic()
+        r = await rt2.restore(f"cr-apit-{tag}-new", bundle, img, console=True)
+        times["tty_restore_s"] = time.monotonic() - t0
+        await say(r, "echo $X-$((20+3))", "kept-23")
+        procs = (CG_ROOT / cg.lstrip("/") / "cgroup.procs").read_text().split()
+        check(str(r.pid) in procs, f"restored shell {r.pid} not in {cg}: {procs}")
+        assert r.stdin is not None
+        await r.stdin.send(b"exit 5\r")
+        check(await r.wait() == 5, "wait() of the restored shell is not its exit status 5")
+        await r.delete()
+        await r.aclose()
+        check(not await rt2.list(), "restored terminal container still listed after delete")
+        check(not (CG_ROOT / cg.lstrip("/")).exists(), "cgroup left after delete")
+
+
+async def both(backend: str, work: Path) -> dict[str, float]:
+    times = await main(backend, work)
+    await terminal(backend, work, times)
+    return times
+
+
 if __name__ == "__main__":
     backend, work = sys.argv[1], Path(sys.argv[2])
-    result = anyio.run(main, backend, work, backend=backend)
+    result = anyio.run(both, backend, work, backend=backend)
     print(json.dumps(result))

@@ -13,10 +13,13 @@ test (tests/checkpoint/test_checkpoint.py).  Standard library + tests/bundles.py
 from __future__ import annotations
 
 import argparse
+import array
 import json
 import os
+import select
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -285,9 +288,205 @@ def case_tcp(rt: Runtime, d: Path, tag: str) -> None:
     assert_gone(rt, cid, cg)
 
 
+class Console:
+    """A --console-socket listener: the pty master a runtime sends, and talking to it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        self.listener.listen(1)
+        self.listener.settimeout(120)
+        self.master = -1
+
+    def accept(self) -> int:
+        conn, _ = self.listener.accept()
+        with conn:
+            fds = array.array("i")
+            _, anc, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(4 * fds.itemsize))
+            for level, kind, data in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+        check(len(fds) == 1, f"the console socket got {len(fds)} fds, not one")
+        self.master = fds[0]
+        return self.master
+
+    def say(self, line: str, expect: str, timeout: float = 30) -> str:
+        """Type ``line`` on the terminal; read until ``expect`` appears (the output,
+        not the echo: expect what only running the line prints)."""
+        os.write(self.master, line.encode() + b"\r")
+        buf = b""
+        end = time.monotonic() + timeout
+        while expect.encode() not in buf:
+            left = end - time.monotonic()
+            check(left > 0, f"no {expect!r} on the terminal after {line!r}: {buf[-300:]!r}")
+            r, _, _ = select.select([self.master], [], [], min(left, 0.5))
+            if r:
+                try:
+                    buf += os.read(self.master, 4096)
+                except OSError as exc:  # EIO: the slave side is gone
+                    raise CaseFailed(f"terminal closed ({exc}) before {expect!r}") from None
+        return buf.decode(errors="replace")
+
+    def close(self) -> None:
+        self.listener.close()
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
+
+
+def case_terminal(rt: Runtime, d: Path, tag: str) -> None:
+    """A shell on a terminal (process.terminal, --console-socket): checkpoint, restore
+    -d with a NEW console socket: the same shell (its variable kept) answers on the
+    new pty; checkpoint the restored one again, restore it with a third socket; the
+    shell's `exit` stops the container; nothing left.  (Foreground restore is left
+    out: runc then relays the terminal itself and ignores --console-socket.)"""
+    cid, cg = f"cr-{tag}-tty", f"/cr-{tag}-tty"
+    bundle = make_bundle(d / "bundle", ["sh"], cg)
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["process"]["terminal"] = True
+    (bundle / "config.json").write_text(json.dumps(cfg, indent=1))
+    first = Console(d / "c1.sock")
+    try:
+        rt("run", "-d", "--console-socket", str(first.path), "--bundle", str(bundle), cid)
+        first.accept()
+        first.say("X=kept; echo $X-$((6*7))", "kept-42")
+        rt("checkpoint", "--image-path", str(d / "img1"), "--work-path", str(d / "work"), cid)
+        assert_gone(rt, cid, cg)
+    finally:
+        first.close()  # the old master: the restored shell has a new one
+    second = Console(d / "c2.sock")
+    try:
+        rt("restore", "-d", "--console-socket", str(second.path), "--image-path",
+           str(d / "img1"), "--work-path", str(d / "work"), "--bundle", str(bundle), cid)
+        second.accept()
+        st = json.loads(rt("state", cid).stdout)
+        check(st["status"] == "running", f"{cid} is {st['status']} after restore")
+        second.say("echo $X-$((20+3)); tty", "kept-23")
+        procs = (CG_ROOT / cg.lstrip("/") / "cgroup.procs").read_text().split()
+        check(str(st["pid"]) in procs, f"restored init {st['pid']} not in {cg} ({procs})")
+        rt("checkpoint", "--image-path", str(d / "img2"), "--work-path", str(d / "work"), cid)
+        assert_gone(rt, cid, cg)
+    finally:
+        second.close()
+    third = Console(d / "c3.sock")
+    try:
+        rt("restore", "-d", "--console-socket", str(third.path), "--image-path",
+           str(d / "img2"), "--work-path", str(d / "work"), "--bundle", str(bundle), cid)
+        third.accept()
+        pid = json.loads(rt("state", cid).stdout)["pid"]
+        third.say("echo $X-$((30+3))", "kept-33")
+        os.write(third.master, b"exit 7\r")
+        check(pid_gone(pid), "the restored shell did not exit")
+    finally:
+        third.close()
+    check(rt.status(cid) == "stopped", f"{cid} is {rt.status(cid)} after the shell's exit")
+    rt("delete", cid)
+    assert_gone(rt, cid, cg)
+
+
+def _proc_brief(pid: int) -> str:
+    """State, wchan and children of a process (why it does not run on)."""
+    try:
+        state = [ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines()
+                 if ln.startswith("State")]
+        wchan = Path(f"/proc/{pid}/wchan").read_text()
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return f"pid {pid} {state} wchan={wchan} children={kids} " + " ".join(
+            f"{k}:{Path(f'/proc/{k}/wchan').read_text()}" for k in kids)
+    except OSError as exc:
+        return f"pid {pid}: {exc}"
+
+
+def case_lazy_pages(rt: Runtime, d: Path, tag: str) -> None:
+    """checkpoint --lazy-pages --page-server ADDR:PORT --status-fd: criu serves the
+    memory and says so on the status fd; `criu lazy-pages` fetches it for a restore
+    --lazy-pages under a new ID, which counts on; the dumped container is gone once
+    its last page moved (runc's checkpoint.bats case)."""
+    cid, cg = f"cr-{tag}-lazy", f"/cr-{tag}-lazy"
+    bundle = make_bundle(d / "bundle", COUNTER, cg)
+    run_counter(rt, cid, bundle)
+    img, work = d / "img", d / "work"
+    img.mkdir()
+    work.mkdir()
+    port = 27000 + sum(map(ord, tag)) % 500
+    r, w = os.pipe()
+    t0 = time.monotonic()
+    dump = subprocess.Popen([*rt.cmd, "--root", str(rt.root), "checkpoint", "--lazy-pages",
+                             "--page-server", f"127.0.0.1:{port}", "--status-fd", str(w),
+                             "--work-path", str(work), "--image-path", str(img), cid],
+                            pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    os.close(w)
+    lazy = None
+    try:
+        ready, _, _ = select.select([r], [], [], 120)
+        got = os.read(r, 1) if ready else b""
+        rt.steps.append(("checkpoint", time.monotonic() - t0))
+        check(got == b"\0", f"no \\0 on --status-fd (got {got!r}); checkpoint: "
+              f"{dump.poll()} {_drain(dump.stderr) if dump.poll() is not None else ''}")
+        print(f"  {rt.name}: lazy page server ready after {time.monotonic() - t0:.1f}s",
+              flush=True)
+        check((img / "inventory.img").exists(), "no inventory.img while serving pages")
+        lazy = subprocess.Popen(["criu", "lazy-pages", "--page-server", "--address",
+                                 "127.0.0.1", "--port", str(port), "-D", str(img)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        new = f"{cid}-new"
+        rt("restore", "-d", "--lazy-pages", "--image-path", str(img), "--work-path", str(img),
+           "--bundle", str(bundle), new)
+        dump.wait(120)
+        check(dump.returncode == 0, f"the lazy checkpoint exited {dump.returncode}: "
+              f"{_drain(dump.stderr).strip()[-300:]}")
+        lazy.wait(120)
+        check(not (rt.root / cid).exists(), "the dumped container is still there")
+        c = count(bundle)
+        pid = json.loads(rt("state", new).stdout)["pid"]
+        try:
+            wait_count_above(bundle, c + 2)
+        except CaseFailed as exc:
+            raise CaseFailed(f"{exc}; restored init: {_proc_brief(pid)}") from None
+        rt("delete", "--force", new)
+        assert_gone(rt, new, cg)
+    finally:
+        os.close(r)
+        for p in (dump, lazy):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def case_restore_hooks(rt: Runtime, d: Path, tag: str) -> None:
+    """prestart and createRuntime hooks run again at restore, once the restored
+    namespaces exist (criu's setup-namespaces), with the restored init's pid in the
+    state they read on stdin (runc's behaviour)."""
+    cid, cg = f"cr-{tag}-hook", f"/cr-{tag}-hook"
+    bundle = make_bundle(d / "bundle", COUNTER, cg)
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["hooks"] = {kind: [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {d}/{kind}.json"]}]
+                    for kind in ("prestart", "createRuntime")}
+    (bundle / "config.json").write_text(json.dumps(cfg, indent=1))
+    run_counter(rt, cid, bundle)
+    rt("checkpoint", "--image-path", str(d / "img"), cid)
+    assert_gone(rt, cid, cg)
+    for kind in ("prestart", "createRuntime"):
+        (d / f"{kind}.json").unlink()
+    rt("restore", "-d", "--image-path", str(d / "img"), "--bundle", str(bundle), cid)
+    pid = json.loads(rt("state", cid).stdout)["pid"]
+    for kind in ("prestart", "createRuntime"):
+        check((d / f"{kind}.json").exists(), f"the {kind} hook did not run at restore")
+        st = json.loads((d / f"{kind}.json").read_text())
+        check(st.get("id") == cid, f"{kind} hook state: {st}")
+        check(st.get("pid") == pid, f"{kind} hook saw pid {st.get('pid')}, the restored "
+              f"init is {pid}")
+    restored_ok(rt, cid, bundle, 0, cg)
+
+
 CASES: dict[str, Callable[[Runtime, Path, str], None]] = {
     "counter": case_counter, "leave-running+new-id": case_leave_running_new_id,
     "pre-dump+parent+foreground": case_pre_dump, "tcp-established": case_tcp,
+    "terminal": case_terminal, "lazy-pages": case_lazy_pages,
+    "restore-hooks": case_restore_hooks,
 }
 
 

@@ -5,8 +5,10 @@ QEMU guest of tests/vm boots Debian's own 6.1 kernel, where it works.  ONE guest
 runs tests/checkpoint/guest_cases.py for runcgo and for runc (the control): a
 counter that counts on after restore, ``--leave-running`` then a new ID,
 ``--pre-dump`` then ``--parent-path``, a TCP listener with ``--tcp-established``,
-and nothing left afterwards; then the async API's round trip on asyncio and trio
-(guest_api.py).  Each (runtime, case) is one test here, and the summary table is
+a shell on a terminal through console sockets (criu's RPC), ``--lazy-pages`` with
+``criu lazy-pages``, restore-time hooks, and nothing left afterwards; then the
+async API's round trips (pipes, and a terminal with ``console=True``) on asyncio
+and trio (guest_api.py).  Each (runtime, case) is one test here, and the summary table is
 printed at the end.  ``nox -s checkpoint``.
 """
 

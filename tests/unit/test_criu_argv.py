@@ -82,6 +82,53 @@ def test_external_mounts_are_binds_and_a_bound_cgroup_dir() -> None:
     assert "/sys/fs/cgroup" not in external_mounts(spec, "/b", "/sys/fs/cgroup/cr-x")
 
 
+def test_lazy_pages_serve_on_the_page_server_address() -> None:
+    """runc's --lazy-pages --page-server ADDR:PORT: criu listens there for the lazy
+    restore (no --page-server, which would make it connect to one)."""
+    lazy = _common(CriuOptions(lazy_pages=True), "/img", "/img", {})
+    argv = A.dump_argv("criu", A.Dump(pid=1, common=lazy, page_server="0.0.0.0:27277",
+                                      status_fd=9))
+    assert "--lazy-pages" in argv and "--page-server" not in argv
+    assert _pairs(argv, "--address") == ["0.0.0.0"] and _pairs(argv, "--port") == ["27277"]
+    eager = _common(CriuOptions(), "/img", "/img", {})
+    argv = A.dump_argv("criu", A.Dump(pid=1, common=eager, page_server="10.1.1.1:27"))
+    assert "--page-server" in argv and _pairs(argv, "--address") == ["10.1.1.1"]
+
+
+def test_a_symlinked_destination_is_keyed_where_it_points(tmp_path: os.PathLike[str]) -> None:
+    """runc's checkpoint.bats: /conf -> /real/conf in the rootfs; the mount is at
+    /real/conf, and that is the key criu finds in the mount table."""
+    rootfs = os.path.join(os.fspath(tmp_path), "rootfs")
+    os.makedirs(os.path.join(rootfs, "real", "conf"))
+    os.symlink("/real/conf", os.path.join(rootfs, "conf"))
+    os.symlink("../../../../etc", os.path.join(rootfs, "bad"))
+    spec = S.Spec(oci_version="1.0.2", mounts=[
+        S.Mount(destination="/conf", type="none", source=".", options=["bind"]),
+        S.Mount(destination="/bad/x", type="bind", source="/srv"),
+    ])
+    got = external_mounts(spec, "/b", None, rootfs)
+    # a link climbing out of the rootfs is not followed: the destination stays as given
+    assert got == {"/real/conf": "/b/.", "/bad/x": "/srv"}
+
+
+def test_joined_network_and_pid_namespaces_are_external(tmp_path: os.PathLike[str]) -> None:
+    from runcgo.ops.checkpoint import _dump_external_ns, external_namespaces
+
+    ns = os.path.join(os.fspath(tmp_path), "netns")
+    open(ns, "w").close()
+    spec = S.Spec(oci_version="1.0.2", linux=S.Linux(namespaces=[
+        S.LinuxNamespace(type="network", path=ns), S.LinuxNamespace(type="pid"),
+        S.LinuxNamespace(type="ipc", path=ns)]))
+    assert _dump_external_ns(spec) == [f"net[{os.stat(ns).st_ino}]:extRootNetNS"]
+    assert external_namespaces(spec) == {"extRootNetNS": ns}
+    common = _common(CriuOptions(), "/img", "/img", {})
+    argv = A.dump_argv("criu", A.Dump(pid=1, common=common, external=_dump_external_ns(spec)))
+    assert _pairs(argv, "--external") == [f"net[{os.stat(ns).st_ino}]:extRootNetNS"]
+    os.unlink(ns)
+    with pytest.raises(InvalidArgument, match="namespace network path"):
+        _dump_external_ns(spec)
+
+
 def test_parent_path_is_relative_to_the_image(tmp_path: os.PathLike[str]) -> None:
     base = os.fspath(tmp_path)
     os.mkdir(os.path.join(base, "parent"))

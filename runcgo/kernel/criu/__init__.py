@@ -1,26 +1,26 @@
-"""The CRIU driver: find a working criu, turn options into its command line, run it.
+"""The CRIU driver: find a working criu, turn options into its requests, run it.
 
-How runcgo talks to CRIU, and why the command line rather than ``criu swrk``:
+Two ways to drive criu, chosen per operation by ``ops/checkpoint.py``:
 
-- runc speaks criu's RPC (``criu swrk`` over a socketpair, protobuf messages from
-  criu's ``rpc.proto``).  From Python that needs the ``protobuf`` package and
-  criu's generated ``rpc_pb2`` (Debian's ``pycriu``, built for the system
-  Python, not for the project's interpreter).  That is a dependency and a
-  version pairing for every user, to reach features the CLI has too.
-- ``criu dump`` / ``criu restore`` take the same options as flags
-  (``--external mnt[..]``, ``--inherit-fd``, ``--manage-cgroups``,
-  ``--empty-ns``, ``--cgroup-root``, ``--status-fd``, ``--pidfile``,
-  ``--restore-sibling``), they are documented in criu(8), and what runc gets from
-  RPC notifications is reachable without them: the restored pid comes from
-  ``--pidfile``, the restored init becomes our own child with
-  ``--restore-detached --restore-sibling``, and the cgroup is chosen by starting
-  criu inside the new container's cgroup and naming it with ``--cgroup-root``.
-  crun drives criu the same way (through libcriu, which is the RPC again, but it
-  needs no notification callbacks for the same feature set).
-- What the CLI cannot do: hand a terminal's master fd back (``orphan-pts-master``
-  is RPC-only), so terminal containers are refused with one line.
+- the command line (``criu dump`` / ``criu restore``), for most containers: the
+  options are flags (``--external mnt[..]``, ``--inherit-fd``,
+  ``--manage-cgroups``, ``--empty-ns``, ``--cgroup-root``, ``--status-fd``,
+  ``--pidfile``, ``--restore-sibling``) documented in criu(8), no extra
+  dependency; the restored pid comes from ``--pidfile``, the restored init
+  becomes our own child with ``--restore-detached --restore-sibling``, and the
+  cgroup is chosen by starting criu inside the new container's cgroup.
+- criu's RPC (``criu swrk`` over a socketpair, what runc always uses), where the
+  command line can't do the job: a terminal (``orphan-pts-master``: criu dumps a
+  console whose master is outside the tree, and hands the new master back as an
+  fd), hooks to run when the restored namespaces exist (the ``setup-namespaces``
+  notification), a criu configuration file applied as runc does.  The messages
+  are criu's own (``rpc_pb2`` from its Python bindings) on the ``protobuf``
+  runtime; neither is imported on any other path.
 
 Modules: ``binary`` (which criu, ``criu check``, version), ``argv`` (options ->
-arguments), ``run`` (run it, turn its log into one error line).  Nothing here
+command line), ``run`` (run it, turn its log into one error line), ``rpc``
+(load criu's rpc_pb2), ``request`` (options -> RPC request), ``swrk`` (one RPC
+conversation with notifications), ``root`` (the rootfs bind criu restores
+into), ``mountpoints`` (mount points made again before a restore).  Nothing here
 knows the container lifecycle: ``ops/checkpoint.py`` composes these.
 """

@@ -53,6 +53,7 @@ class Dump:
     status_fd: int = -1
     page_server: str | None = None  # ADDRESS:PORT
     freeze_cgroup: str | None = None
+    external: list[str] = field(default_factory=list)  # e.g. net[INODE]:extRootNetNS
 
 
 @record
@@ -87,6 +88,8 @@ def dump_argv(exe: str, d: Dump) -> list[str]:
     else:
         for key in d.common.external_mounts:
             argv += ["--external", f"mnt[{key}]:{key}"]
+        for ext in d.external:
+            argv += ["--external", ext]
     if d.leave_running and not d.pre_dump:
         argv.append("--leave-running")
     if d.parent_dir:
@@ -95,7 +98,10 @@ def dump_argv(exe: str, d: Dump) -> list[str]:
         argv += ["--status-fd", str(d.status_fd)]
     if d.page_server:
         address, _, port = d.page_server.rpartition(":")
-        argv += ["--page-server", "--address", address, "--port", port]
+        # Lazy: criu itself serves the pages on ADDRESS:PORT (as over RPC, where
+        # lazy_pages turns ps into the listening address); else it sends them there.
+        argv += [*(() if d.common.lazy_pages else ("--page-server",)),
+                 "--address", address, "--port", port]
     if d.freeze_cgroup:
         argv += ["--freeze-cgroup", d.freeze_cgroup]
     return argv
