@@ -72,11 +72,8 @@ async def restore(self: Runtime, container_id: str, bundle: str | os.PathLike[st
     stdio pipes to fresh ones (``.stdin``/``.stdout``/``.stderr``);
     ``console=True`` (a ``process.terminal`` container) gives the restored
     terminal's new pty master as ``.stdout``/``.stdin``, as :meth:`create` does."""
-    import anyio
-    import anyio.lowlevel
 
-    from ..state import ContainerState
-    from ._runtime import Container, _with_pipes
+    from ._runtime import _with_pipes
 
     flags = {"tcp_established": tcp_established, "ext_unix_sk": ext_unix_sk,
              "shell_job": shell_job, "file_locks": file_locks,
@@ -88,16 +85,7 @@ async def restore(self: Runtime, container_id: str, bundle: str | os.PathLike[st
             "restore", theirs, cid=container_id, bundle=os.path.abspath(bundle),
             criu_opts=_criu_args(image_path, work_path, flags), stdio=mode,
             pid_file=pid_file and os.path.abspath(pid_file), criu=criu, console=console))
-    st = ContainerState(**result["state"])
-    c = Container(self, st.id, st.pid, result.get("_slot"), ours, fds[0] if fds else None,
-                  st.network)
-    try:
-        await anyio.lowlevel.checkpoint_if_cancelled()
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await c._discard()
-        raise
-    return c
+    return await self._adopt(result, fds, ours)
 
 
 # -- the fork server's half ------------------------------------------------------

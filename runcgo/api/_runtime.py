@@ -432,7 +432,13 @@ class Runtime:
                 "create", theirs, cid=container_id, bundle=os.path.abspath(bundle),
                 console=console, pid_file=pid_file and os.path.abspath(pid_file), stdio=mode,
                 network=net, start=start))
-        st = ContainerState(**{**result["state"]})
+        return await self._adopt(result, fds, ours)
+
+    async def _adopt(self, result: dict[str, Any], fds: list[int], ours: list[int]) -> Container:
+        """The handle on a container a fork server made (create, restore): its state,
+        exit slot, our stdio ends and pty master.  If we were cancelled meanwhile,
+        the container is discarded, so none is left that nobody holds."""
+        st = ContainerState(**result["state"])
         c = Container(self, st.id, st.pid, result.get("_slot"), ours, fds[0] if fds else None,
                       st.network)
         try:
