@@ -45,8 +45,10 @@ def _no_child_left() -> Iterator[None]:
             os.waitpid(pid, 0)
 
 
-def _spawn(argv: list[str], env: dict[str, str], fifo_r: int) -> tuple[int, int]:
-    """Fork a child that execs the waiter (as the init does); returns (pid, stderr read end)."""
+def _spawn(argv: list[str], env: dict[str, str], fifo_r: int,
+           bpf: bytes | None = None) -> tuple[int, int, int]:
+    """Fork a child that execs the waiter (as the init does), with ``bpf`` as its filter
+    to load after start; returns (pid, stderr read end, stdout read end)."""
     err_r, err_w = os.pipe()
     out_r, out_w = os.pipe()
     pid = os.fork()
@@ -56,13 +58,13 @@ def _spawn(argv: list[str], env: dict[str, str], fifo_r: int) -> tuple[int, int]
             os.dup2(err_w, 2)
             fd = 9
             os.dup2(fifo_r, fd, inheritable=False)
-            waiter.exec_waiter(fd, argv[0], argv[1:], env)
+            waiter.exec_waiter(fd, argv[0], argv[1:], env, bpf, 0)
         finally:
             os._exit(99)  # only if the waiter could not be exec'd
     CHILDREN.append(pid)
     os.close(err_w)
     os.close(out_w)
-    return pid, err_r, out_r  # type: ignore[return-value]
+    return pid, err_r, out_r
 
 
 def _wait_waiting(pid: int) -> None:
@@ -151,20 +153,7 @@ DENY_MKDIR = (_insn(0x20, 0, 0, 0) + _insn(0x15, 1, 0, 83) + _insn(0x15, 0, 1, 2
 
 def _spawn_filtered(argv: list[str], bpf: bytes) -> tuple[int, str, str]:
     r, w = os.pipe()
-    err_r, err_w = os.pipe()
-    out_r, out_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            os.dup2(r, 9, inheritable=False)
-            waiter.exec_waiter(9, argv[0], argv[1:], {"PATH": "/bin:/usr/bin"}, bpf, 0)
-        finally:
-            os._exit(99)
-    CHILDREN.append(pid)
-    os.close(err_w)
-    os.close(out_w)
+    pid, err_r, out_r = _spawn(argv, {"PATH": "/bin:/usr/bin"}, r, bpf)
     _wait_waiting(pid)
     with open(f"/proc/{pid}/status") as f:
         assert "Seccomp:\t0" in f.read()  # not before start: loaded right before the exec
