@@ -11,13 +11,12 @@ container processes, the API process's and the fork servers' fds and threads.
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from pathlib import Path
 
 import anyio
 import pytest
-from waves import Bundles, Wave, cgroup_dirs, make_parent, remove_parent, soak, tagged_processes
+from waves import Bundles, Wave, leftovers, make_parent, remove_parent, soak, waves_under_parent
 
 import runcgo
 
@@ -26,13 +25,6 @@ from conftest import REPORT
 WAVES = int(os.environ.get("RUNCGO_SOAK_WAVES", "10"))
 BURST = int(os.environ.get("RUNCGO_SOAK_BURST", "500"))
 WAVE = 100
-
-
-def _leftovers(root: str, parent: str, tag: str) -> list[str]:
-    time.sleep(0.1)  # the last inits' exit may still be reaching the kernel
-    out = [f"state {n}" for n in os.listdir(root)] if os.path.isdir(root) else []
-    out += [f"cgroup {d}" for d in cgroup_dirs(parent)]
-    return out + [f"process {p}" for p in tagged_processes(tag)]
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -45,18 +37,8 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 @pytest.mark.timeout(60 + WAVES * 10)
 async def test_waves_under_a_shared_parent(tmp_path: Path, anyio_backend: str,
                                            parent_before: str) -> None:
-    tag = f"scale-soak-{uuid.uuid4().hex[:6]}"
-    parent = f"/runcgo-test-scale-{tag}"
-    root = str(tmp_path / "state")
-    if parent_before == "existing":
-        make_parent(parent)
-    b = Bundles(str(tmp_path), parent, tag, ["true"], WAVE)
-    try:
-        async with runcgo.Runtime(root=root) as rt:
-            waves = await soak(rt, b, WAVES)
-        left = _leftovers(root, parent, tag)
-    finally:
-        remove_parent(parent)
+    waves, left = await waves_under_parent(str(tmp_path), f"scale-soak-{uuid.uuid4().hex[:6]}",
+                                           parent_before, WAVE, WAVES)
     failed = [f for w in waves for f in w.failures]
     first, last = waves[0], waves[-1]
     REPORT.append(
@@ -87,7 +69,7 @@ def test_one_burst(tmp_path: Path) -> None:
 
     try:
         (wave,) = anyio.run(burst, backend="asyncio")
-        left = _leftovers(root, parent, tag)
+        left = leftovers(root, parent, tag)
     finally:
         remove_parent(parent)
     REPORT.append(f"soak burst: {BURST} at once in {wave.seconds:.1f} s, "
@@ -128,7 +110,7 @@ async def test_cancelled_and_failed_creates_leave_nothing(tmp_path: Path) -> Non
                 async with anyio.create_task_group() as tg:
                     for k in range(WAVE):
                         tg.start_soon(one, k)
-        left = _leftovers(root, parent, tag)
+        left = leftovers(root, parent, tag)
     finally:
         remove_parent(parent)
     REPORT.append(f"soak cancel: {len(ran)} running and {len(failed)} failed when cancelled; "

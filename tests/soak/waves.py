@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: bundles, hostcheck
 
 from cgtree import CG, cgroup_dirs, hierarchies  # noqa: E402,F401  (cgroup_dirs: for the tests)
-from cgtree import remove_tree as remove_parent  # noqa: E402,F401
+from cgtree import remove_tree as remove_parent  # noqa: E402
 
 import runcgo  # noqa: E402
 
@@ -159,3 +159,29 @@ async def soak(rt: runcgo.Runtime, b: Bundles, waves: int, wave_no: int = 0,
         if callable(on_wave):
             on_wave(w, wave)
     return out
+
+
+def leftovers(root: str, parent: str, tag: str) -> list[str]:
+    """What a run left: state entries, cgroups below the parent, tagged processes."""
+    time.sleep(0.1)  # the last inits' exit may still be reaching the kernel
+    out = [f"state {n}" for n in os.listdir(root)] if os.path.isdir(root) else []
+    out += [f"cgroup {d}" for d in cgroup_dirs(parent)]
+    return out + [f"process {p}" for p in tagged_processes(tag)]
+
+
+async def waves_under_parent(tmp: str, tag: str, parent_before: str, slots: int,
+                             waves: int) -> tuple[list[Wave], list[str]]:
+    """``waves`` waves of ``slots`` containers under the shared parent
+    ``/runcgo-test-scale-<tag>``, made beforehand (``parent_before="existing"``) or by
+    the creates; returns the waves and the leftovers, the parent removed either way."""
+    parent = f"/runcgo-test-scale-{tag}"
+    root = os.path.join(tmp, "state")
+    if parent_before == "existing":
+        make_parent(parent)
+    b = Bundles(tmp, parent, tag, ["true"], slots)
+    try:
+        async with runcgo.Runtime(root=root) as rt:
+            done = await soak(rt, b, waves)
+        return done, leftovers(root, parent, tag)
+    finally:
+        remove_parent(parent)

@@ -15,9 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "soak"))
 
-from waves import Bundles, cgroup_dirs, make_parent, remove_parent, soak, tagged_processes
-
-import runcgo
+from waves import waves_under_parent
 
 SLOTS = int(os.environ.get("RUNCGO_VM_SOAK_SLOTS", "16"))
 WAVES = int(os.environ.get("RUNCGO_VM_SOAK_WAVES", "2"))
@@ -32,20 +30,8 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 @pytest.mark.parametrize("parent_before", ["existing", "absent"])
 @pytest.mark.timeout(600)
 async def test_waves_under_a_shared_parent_v2(tmp_path: Path, parent_before: str) -> None:
-    tag = f"scale-v2-{uuid.uuid4().hex[:6]}"
-    parent = f"/runcgo-test-scale-{tag}"
-    root = str(tmp_path / "state")
-    if parent_before == "existing":
-        make_parent(parent)
-    b = Bundles(str(tmp_path), parent, tag, ["true"], SLOTS)
-    try:
-        async with runcgo.Runtime(root=root) as rt:
-            waves = await soak(rt, b, WAVES)
-        left = [f"state {n}" for n in os.listdir(root)] if os.path.isdir(root) else []
-        left += [f"cgroup {d}" for d in cgroup_dirs(parent)]
-        left += [f"process {p}" for p in tagged_processes(tag)]
-    finally:
-        remove_parent(parent)
+    waves, left = await waves_under_parent(str(tmp_path), f"scale-v2-{uuid.uuid4().hex[:6]}",
+                                           parent_before, SLOTS, WAVES)
     failed = [f for w in waves for f in w.failures]
     assert failed == [], f"{len(failed)} of {SLOTS * WAVES} failed: {failed[:3]}"
     assert left == [], left[:5]
