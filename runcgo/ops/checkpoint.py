@@ -258,10 +258,12 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
         if st.status not in ("running", "paused"):
             raise ContainerNotRunning(container_id, st.status)
         # criu's RPC where runc's behaviour needs it: a console (its master is outside
-        # the tree: orphan-pts-master), lazy pages (as runc drives them), a criu config
-        # file runc would pass (org.criu.config, /etc/criu/runc.conf: applied over
-        # criu's defaults).  A pre-dump saves memory only: always the command line.
-        use_rpc = not opts.pre_dump and (bool(run.tty_keys(st.pid)) or opts.criu.lazy_pages
+        # the tree: orphan-pts-master), a criu config file runc would pass
+        # (org.criu.config, /etc/criu/runc.conf: applied over criu's defaults).  A
+        # pre-dump saves memory only, and lazy pages are timed (runc's checkpoint.bats
+        # gives the page server 2 s to say it is ready on --status-fd): the command
+        # line, which needs neither protobuf nor criu's rpc_pb2 to be imported.
+        use_rpc = not opts.pre_dump and (bool(run.tty_keys(st.pid))
                                          or _config_applies(st.annotations))
         if use_rpc:
             from ..kernel.criu import rpc as criu_rpc
@@ -405,7 +407,7 @@ def restore_with_console(store: Store, container_id: str, opts: RestoreOptions,
     assert spec.process is not None
     _common(opts.criu, image, work, {})  # flag errors before anything is made
     rpc = None
-    if needs_rpc(spec) or opts.criu.lazy_pages:
+    if needs_rpc(spec):
         from ..kernel.criu import rpc as criu_rpc
 
         rpc = criu_rpc.load()  # no protobuf / pycriu: one line, before anything is made

@@ -305,7 +305,8 @@ if not vmtier.IN_VM:
     def pytest_collection_finish(session: pytest.Session) -> None:
         # after deselection: replace the remaining guest tests by proxies
         config, items = session.config, session.items
-        timeout = float(os.environ.get("RUNCGO_VM_TIMEOUT", "1200")) + 120
+        # + three stalled boots the launcher may retry (tests/vm/launch.py --boot-timeout)
+        timeout = float(os.environ.get("RUNCGO_VM_TIMEOUT", "1200")) + 120 + 3 * 90
         has_timeout = config.pluginmanager.hasplugin("timeout")
         for idx, item in enumerate(items):
             mode = _guest_mode(Path(item.path))

@@ -73,3 +73,18 @@ def test_vm_timeout_is_125_and_kills_qemu() -> None:
     assert m, p.stderr
     comm = Path(f"/proc/{m.group(1)}/comm")
     assert not comm.exists() or "qemu" not in comm.read_text()
+
+
+def test_vm_stalled_boot_is_retried_then_125() -> None:
+    """A guest that never reaches the command is booted again, then given up on.
+
+    A boot timeout shorter than any boot stands in for the rare TCG hang: every attempt
+    stalls, each is reported and its qemu killed, and the launcher exits 125 without
+    having run the command (its output never appears).
+    """
+    p = vmtier.run_in_vm(["echo", "RAN"], timeout=300, extra=["--boot-timeout", "0.5"])
+    assert p.returncode == vmtier.VM_FAILURE, p.stderr
+    assert "RAN" not in p.stdout
+    attempts = re.findall(r"boot attempt (\d)/3: (.+?) within 0.5s; qemu killed", p.stderr)
+    assert [n for n, _ in attempts] == ["1", "2", "3"], p.stderr
+    assert "the guest did not boot in 3 attempts" in p.stderr

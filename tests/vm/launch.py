@@ -71,6 +71,11 @@ MSIZE = 512000
 EXIT_MARKER = "RUNCGO-VM-EXIT="
 FAIL_MARKER = "RUNCGO-VM-FAIL:"
 READY_MARKER = "RUNCGO-VM-READY"
+BOOT_MARKER = "RUNCGO-VM-INIT"
+JOB_MARKER = "RUNCGO-VM-JOB"
+# A guest that has not started the command after --boot-timeout seconds is booted again
+# (it takes ~4 s here; a stalled boot is a rare TCG hang, not a slow machine).
+BOOT_ATTEMPTS = 3
 
 # ---------------------------------------------------------------------------
 # Guest scripts.  /init runs from the initramfs as PID 1 (busybox sh); it builds the
@@ -85,6 +90,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
+echo "RUNCGO-VM-INIT"
 fail() {
     echo "RUNCGO-VM-FAIL: $*"
     poweroff -f; reboot -f; sleep 5
@@ -171,6 +177,7 @@ port() {
 }
 OUT=$(port runcgo.stdout)
 ERR=$(port runcgo.stderr)
+echo "RUNCGO-VM-JOB" > /dev/console
 /bin/sh $C/job.sh </dev/null >$OUT 2>$ERR
 rc=$?
 echo $rc > $C/status
@@ -591,6 +598,160 @@ def _die_with_parent() -> None:
         pass
 
 
+class Attempt:
+    """What one boot of the guest gave: the command's status, or why the boot stalled."""
+
+    def __init__(self) -> None:
+        self.console = bytearray()
+        self.rc: int | None = None  # from the console's exit marker (the status file wins)
+        self.qrc: int | None = None
+        self.failure: str | None = None
+        self.stalled: str | None = None
+        self.booted = False  # the initramfs /init ran
+        self.ready = False  # the new root is up, PID 1 is being exec'd
+        self.job = False  # the command has been started: from here on, never retried
+
+
+def run_qemu(
+    qemu_argv: Callable[[int, int], list[str]],
+    a: argparse.Namespace,
+    log: Log,
+    deadline: float,
+    procs: list[subprocess.Popen[bytes]],
+) -> Attempt:
+    """Boot the guest once and relay its output until it powers off.
+
+    A guest that has not started the command within ``a.boot_timeout`` seconds is
+    killed and reported as stalled, so the caller can boot again: under TCG a boot very
+    rarely hangs before the kernel prints anything (seen once in CI, silent for 20 min
+    after SeaBIOS).  Nothing of the command has run then, so a retry is safe.
+    """
+    res = Attempt()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    t_start = time.monotonic()
+    log("starting qemu")
+    proc = subprocess.Popen(
+        qemu_argv(out_w, err_w),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        pass_fds=(out_w, err_w),
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+    procs.append(proc)
+    os.close(out_w)
+    os.close(err_w)
+    assert proc.stdout is not None
+    con_fd = proc.stdout.fileno()
+
+    sel = selectors.DefaultSelector()
+    sinks = {
+        out_r: sys.stdout.buffer,
+        err_r: sys.stderr.buffer,
+    }
+    for fd in (out_r, err_r, con_fd):
+        os.set_blocking(fd, False)
+        sel.register(fd, selectors.EVENT_READ)
+    con_line = bytearray()
+    t_first_out: float | None = None
+    open_fds = {out_r, err_r, con_fd}
+    timed_out = False
+
+    def on_console_line(line: str) -> None:
+        if a.console:
+            print(f"[guest] {line}", file=sys.stderr, flush=True)
+        if line.startswith(EXIT_MARKER):
+            with contextlib.suppress(ValueError):
+                res.rc = int(line[len(EXIT_MARKER) :].strip())
+        elif FAIL_MARKER in line:
+            res.failure = line.split(FAIL_MARKER, 1)[1].strip()
+        elif JOB_MARKER in line:
+            res.job = True
+        elif READY_MARKER in line and not res.ready:
+            res.ready = True
+            log(f"guest root ready after {time.monotonic() - t_start:.2f}s")
+        elif BOOT_MARKER in line:
+            res.booted = True
+
+    def kill() -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    try:
+        while open_fds:
+            now = time.monotonic()
+            if now >= deadline:
+                timed_out = True
+                break
+            if not res.job and now - t_start >= a.boot_timeout:
+                res.stalled = (
+                    "the command never started"
+                    if res.ready
+                    else "the new root never came up"
+                    if res.booted
+                    else "the kernel never ran /init"
+                )
+                kill()
+                return res
+            wait = min(deadline - now, 1.0)
+            for key, _ in sel.select(timeout=wait):
+                fd = key.fd
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    sel.unregister(fd)
+                    open_fds.discard(fd)
+                    continue
+                if fd == con_fd:
+                    res.console += data
+                    con_line += data
+                    while b"\n" in con_line:
+                        line, _, rest = con_line.partition(b"\n")
+                        con_line = bytearray(rest)
+                        on_console_line(line.decode(errors="replace").rstrip("\r"))
+                else:
+                    res.job = True  # output can only come from the command
+                    if t_first_out is None:
+                        t_first_out = time.monotonic()
+                        log(f"first command output after {t_first_out - t_start:.2f}s")
+                    sink = sinks[fd]
+                    sink.write(data)
+                    sink.flush()
+            if con_fd not in open_fds and proc.poll() is not None:
+                # qemu is gone; drain what's left in the pipes
+                for fd in list(open_fds):
+                    with contextlib.suppress(OSError):
+                        while data := os.read(fd, 65536):
+                            sinks[fd].write(data) if fd in sinks else None
+                    open_fds.discard(fd)
+                break
+
+        if timed_out:
+            kill()
+            tail = res.console.decode(errors="replace").splitlines()[-20:]
+            print("runcgo-vm: guest console (last lines):\n  " + "\n  ".join(tail), file=sys.stderr)
+            die(
+                f"timeout: the VM did not finish within {a.timeout:g}s; qemu (pid {proc.pid}) killed"
+            )
+        try:
+            res.qrc = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            kill()
+            res.qrc = proc.returncode
+        log(f"qemu exited with {res.qrc} after {time.monotonic() - t_start:.2f}s")
+        return res
+    finally:
+        sel.close()
+        for fd in (out_r, err_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 def _exit_on_signal(signum: int, frame: object) -> None:
     # turn SIGTERM/SIGHUP into SystemExit so the `finally` below kills qemu
     raise SystemExit(128 + signum)
@@ -607,6 +768,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--systemd", action="store_true", help="boot the host's systemd as PID 1")
     ap.add_argument(
         "--timeout", type=float, default=600.0, help="seconds before the VM is killed (default 600)"
+    )
+    ap.add_argument(
+        "--boot-timeout",
+        type=float,
+        default=90.0,
+        help=f"seconds for the guest to start CMD before it is booted again, "
+        f"{BOOT_ATTEMPTS} attempts in all (default 90)",
     )
     ap.add_argument(
         "--share",
@@ -671,7 +839,7 @@ def main(argv: list[str] | None = None) -> int:
         shares.append(p)
 
     ctl = Path(tempfile.mkdtemp(prefix="runcgo-vm-ctl-"))
-    proc: subprocess.Popen[bytes] | None = None
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         os.chmod(ctl, 0o755)
         write_job(ctl, cmd, cwd, env)
@@ -680,183 +848,101 @@ def main(argv: list[str] | None = None) -> int:
         if a.systemd:
             write_units(ctl)
 
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
         kargs = KERNEL_ARGS + (" " + SYSTEMD_KERNEL_ARGS if a.systemd else "")
-        qargs = [
-            qemu,
-            "-accel",
-            "tcg,thread=multi",
-            "-cpu",
-            "Nehalem,+rdrand",
-            "-m",
-            a.memory,
-            "-smp",
-            str(a.smp),
-            "-nographic",
-            "-no-reboot",
-            "-no-user-config",
-            "-nic",
-            "none",
-            "-kernel",
-            str(vmlinux),
-            "-initrd",
-            str(initrd),
-            "-append",
-            kargs,
-            "-fsdev",
-            "local,id=hostroot,path=/,readonly=on,security_model=passthrough,multidevs=remap",
-            "-device",
-            "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
-            "-fsdev",
-            f"local,id=ctl,path={ctl},security_model=passthrough",
-            "-device",
-            "virtio-9p-pci,fsdev=ctl,mount_tag=ctl",
-            "-device",
-            "virtio-serial-pci",
-            "-chardev",
-            f"file,id=cout,path=/proc/self/fd/{out_w}",
-            "-device",
-            "virtserialport,chardev=cout,name=runcgo.stdout",
-            "-chardev",
-            f"file,id=cerr,path=/proc/self/fd/{err_w}",
-            "-device",
-            "virtserialport,chardev=cerr,name=runcgo.stderr",
-        ]
-        for i, p in enumerate(shares):
-            qargs += [
+
+        def qemu_argv(out_w: int, err_w: int) -> list[str]:
+            qargs = [
+                qemu,
+                "-accel",
+                "tcg,thread=multi",
+                "-cpu",
+                "Nehalem,+rdrand",
+                "-m",
+                a.memory,
+                "-smp",
+                str(a.smp),
+                "-nographic",
+                "-no-reboot",
+                "-no-user-config",
+                "-nic",
+                "none",
+                "-kernel",
+                str(vmlinux),
+                "-initrd",
+                str(initrd),
+                "-append",
+                kargs,
                 "-fsdev",
-                f"local,id=share{i},path={p},security_model=passthrough,multidevs=remap",
+                "local,id=hostroot,path=/,readonly=on,security_model=passthrough,multidevs=remap",
                 "-device",
-                f"virtio-9p-pci,fsdev=share{i},mount_tag=share{i}",
+                "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
+                "-fsdev",
+                f"local,id=ctl,path={ctl},security_model=passthrough",
+                "-device",
+                "virtio-9p-pci,fsdev=ctl,mount_tag=ctl",
+                "-device",
+                "virtio-serial-pci",
+                "-chardev",
+                f"file,id=cout,path=/proc/self/fd/{out_w}",
+                "-device",
+                "virtserialport,chardev=cout,name=runcgo.stdout",
+                "-chardev",
+                f"file,id=cerr,path=/proc/self/fd/{err_w}",
+                "-device",
+                "virtserialport,chardev=cerr,name=runcgo.stderr",
             ]
-        if a.disk:
-            disk = ctl / "disk.img"
-            with open(disk, "wb") as f:
-                f.truncate(a.disk * 1024 * 1024)
-            qargs += ["-drive", f"file={disk},if=virtio,format=raw,cache=unsafe"]
+            for i, p in enumerate(shares):
+                qargs += [
+                    "-fsdev",
+                    f"local,id=share{i},path={p},security_model=passthrough,multidevs=remap",
+                    "-device",
+                    f"virtio-9p-pci,fsdev=share{i},mount_tag=share{i}",
+                ]
+            if a.disk:
+                disk = ctl / "disk.img"
+                with open(disk, "wb") as f:
+                    f.truncate(a.disk * 1024 * 1024)
+                qargs += ["-drive", f"file={disk},if=virtio,format=raw,cache=unsafe"]
+            return qargs
 
-        t_start = time.monotonic()
-        log("starting qemu")
-        proc = subprocess.Popen(
-            qargs,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            pass_fds=(out_w, err_w),
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-        os.close(out_w)
-        os.close(err_w)
-        assert proc.stdout is not None
-        con_fd = proc.stdout.fileno()
-
-        sel = selectors.DefaultSelector()
-        sinks = {
-            out_r: sys.stdout.buffer,
-            err_r: sys.stderr.buffer,
-        }
-        for fd in (out_r, err_r, con_fd):
-            os.set_blocking(fd, False)
-            sel.register(fd, selectors.EVENT_READ)
-        console = bytearray()
-        con_line = bytearray()
-        marker_rc: int | None = None
-        failure: str | None = None
-        t_ready: float | None = None
-        t_first_out: float | None = None
-        deadline = t_start + a.timeout
-        open_fds = {out_r, err_r, con_fd}
-        timed_out = False
-
-        def on_console_line(line: str) -> None:
-            nonlocal marker_rc, failure, t_ready
-            if a.console:
-                print(f"[guest] {line}", file=sys.stderr, flush=True)
-            if line.startswith(EXIT_MARKER):
-                with contextlib.suppress(ValueError):
-                    marker_rc = int(line[len(EXIT_MARKER) :].strip())
-            elif FAIL_MARKER in line:
-                failure = line.split(FAIL_MARKER, 1)[1].strip()
-            elif READY_MARKER in line and t_ready is None:
-                t_ready = time.monotonic()
-                log(f"guest root ready after {t_ready - t_start:.2f}s")
-
-        while open_fds:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                timed_out = True
+        deadline = time.monotonic() + a.timeout
+        for attempt in range(1, BOOT_ATTEMPTS + 1):
+            t0 = time.monotonic()
+            res = run_qemu(qemu_argv, a, log, deadline, procs)
+            if res.stalled is None:
                 break
-            for key, _ in sel.select(timeout=min(remaining, 1.0)):
-                fd = key.fd
-                try:
-                    data = os.read(fd, 65536)
-                except BlockingIOError:
-                    continue
-                if not data:
-                    sel.unregister(fd)
-                    open_fds.discard(fd)
-                    continue
-                if fd == con_fd:
-                    console += data
-                    con_line += data
-                    while b"\n" in con_line:
-                        line, _, rest = con_line.partition(b"\n")
-                        con_line = bytearray(rest)
-                        on_console_line(line.decode(errors="replace").rstrip("\r"))
-                else:
-                    if t_first_out is None:
-                        t_first_out = time.monotonic()
-                        log(f"first command output after {t_first_out - t_start:.2f}s")
-                    sink = sinks[fd]
-                    sink.write(data)
-                    sink.flush()
-            if con_fd not in open_fds and proc.poll() is not None:
-                # qemu is gone; drain what's left in the pipes
-                for fd in list(open_fds):
-                    with contextlib.suppress(OSError):
-                        while data := os.read(fd, 65536):
-                            sinks[fd].write(data) if fd in sinks else None
-                    open_fds.discard(fd)
-                break
-
-        if timed_out:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            tail = console.decode(errors="replace").splitlines()[-20:]
-            print("runcgo-vm: guest console (last lines):\n  " + "\n  ".join(tail), file=sys.stderr)
-            die(
-                f"timeout: the VM did not finish within {a.timeout:g}s; qemu (pid {proc.pid}) killed"
+            tail = res.console.decode(errors="replace").splitlines()[-10:]
+            print(
+                f"runcgo-vm: boot attempt {attempt}/{BOOT_ATTEMPTS}: {res.stalled} "
+                f"within {a.boot_timeout:g}s; qemu killed. Console (last lines):\n  "
+                + "\n  ".join(tail),
+                file=sys.stderr,
+                flush=True,
             )
-        try:
-            qrc = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            qrc = proc.wait()
-        for fd in (out_r, err_r):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        t_end = time.monotonic()
-        log(f"qemu exited with {qrc} after {t_end - t_start:.2f}s")
+            # a boot that never reached the command does not use up the command's time
+            deadline += time.monotonic() - t0
+        else:
+            die(f"the guest did not boot in {BOOT_ATTEMPTS} attempts ({res.stalled})")
         rc: int | None = None
         with contextlib.suppress(OSError, ValueError):
             rc = int((ctl / "status").read_text().strip())
         if rc is None:
-            rc = marker_rc
+            rc = res.rc
         if rc is None:
-            tail = console.decode(errors="replace").splitlines()[-30:]
+            tail = res.console.decode(errors="replace").splitlines()[-30:]
             print("runcgo-vm: guest console (last lines):\n  " + "\n  ".join(tail), file=sys.stderr)
-            if failure:
-                die(f"guest setup failed: {failure}")
-            die(f"the guest exited (qemu status {qrc}) without reporting the command's exit status")
+            if res.failure:
+                die(f"guest setup failed: {res.failure}")
+            die(
+                f"the guest exited (qemu status {res.qrc}) without reporting the command's exit status"
+            )
         return rc
     finally:
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        for proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
         shutil.rmtree(ctl, ignore_errors=True)
 
 

@@ -10,10 +10,9 @@ touched.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
 from ...errors import RuncgoError
+from .. import command
 
 
 class CriuError(RuncgoError):
@@ -23,9 +22,8 @@ class CriuError(RuncgoError):
 def version(exe: str) -> str:
     """``3.17.1`` (or ``unknown``): from ``criu --version``."""
     try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30,
-                             stdin=subprocess.DEVNULL).stdout
-    except (OSError, subprocess.TimeoutExpired):
+        out = command.run([exe, "--version"], timeout=30).stdout
+    except (OSError, TimeoutError):
         return "unknown"
     for line in out.splitlines():
         if line.startswith("Version:"):
@@ -35,7 +33,7 @@ def version(exe: str) -> str:
 
 def locate(criu: str) -> str:
     """The absolute path of ``criu`` (a path, or a name looked up in PATH)."""
-    exe = shutil.which(criu) if os.sep not in criu else (criu if os.access(criu, os.X_OK) else None)
+    exe = command.which(criu)
     if exe is None:
         raise CriuError(f"CRIU is needed for checkpoint/restore: {criu!r} not found"
                         + ("" if os.sep in criu else " in PATH") + " (apt-get install criu)")
@@ -46,10 +44,11 @@ def ready(criu: str) -> str:
     """The criu binary to use, once ``criu check`` says it can work on this kernel."""
     exe = locate(criu)
     try:
-        out = subprocess.run([exe, "check"], capture_output=True, text=True, timeout=120,
-                             stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise CriuError(f"{exe} check: {exc}") from None
+        out = command.run([exe, "check"], timeout=120)
+    except TimeoutError:
+        raise CriuError(f"{exe} check: timed out after 120 s") from None
+    except OSError as exc:
+        raise CriuError(f"{exe} check: {exc.strerror}") from None
     if out.returncode != 0:
         lines = [ln.strip() for ln in (out.stderr + out.stdout).splitlines() if ln.strip()]
         errors = [ln for ln in lines if "rror" in ln] or lines or [f"exit status {out.returncode}"]

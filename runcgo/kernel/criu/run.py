@@ -9,8 +9,8 @@ that is what the user sees, with the log's path for the rest.
 from __future__ import annotations
 
 import os
-import subprocess
 
+from .. import command
 from .binary import CriuError
 
 TYPE_CHECKING = False
@@ -45,13 +45,12 @@ def run(argv: Sequence[str], what: str, log_path: str, *, pass_fds: Sequence[int
     """Run criu to completion.  ``before_exec`` runs in the child (a single-threaded
     CLI or fork-server process), e.g. to enter the new container's cgroup."""
     try:
-        out = subprocess.run(list(argv), stdin=None, capture_output=True, text=True,
-                             pass_fds=tuple(pass_fds), preexec_fn=before_exec,
-                             timeout=timeout, close_fds=True)
-    except subprocess.TimeoutExpired:
+        out = command.run(argv, stdin_null=False, pass_fds=pass_fds, before_exec=before_exec,
+                          timeout=timeout)
+    except TimeoutError:
         raise CriuError(f"criu {what}: timed out after {timeout} s (log: {log_path})") from None
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise CriuError(f"criu {what}: {exc}") from None
+    except OSError as exc:
+        raise CriuError(f"criu {what}: {exc.strerror}: {argv[0]}") from None
     if out.returncode != 0:
         reason = first_error(log_path)
         if reason is None:
