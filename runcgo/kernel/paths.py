@@ -16,9 +16,9 @@ import errno
 import os
 import stat
 
-from . import syscalls as sc
-
-_RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
+# openat2's RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS (syscalls.py names them): spelled
+# here so that resolve() alone -- checkpoint's destinations -- does not load ctypes.
+_RESOLVE = 0x10 | 0x02
 _MAX_LINKS = 40
 
 
@@ -27,6 +27,8 @@ class EscapeError(OSError):
 
 
 def open_in_root(rootfd: int, path: str, flags: int = os.O_PATH, mode: int = 0) -> int:
+    from . import syscalls as sc
+
     return sc.openat2(rootfd, path.lstrip("/") or ".", flags, _RESOLVE, mode)
 
 

@@ -445,9 +445,7 @@ def restore_with_console(store: Store, container_id: str, opts: RestoreOptions,
 
 
 def _config_applies(annotations: dict[str, str] | None) -> bool:
-    from ..kernel.criu.request import config_file
-
-    path = config_file(annotations)
+    path = A.config_file(annotations)
     return path is not None and os.path.exists(path)
 
 

@@ -67,6 +67,18 @@ class Restore:
     lsm_mount_context: str | None = None  # SELinux context for the restored mounts
 
 
+RUNC_CONFIG = "/etc/criu/runc.conf"   # runc's default per-runtime criu configuration
+CONFIG_ANNOTATION = "org.criu.config"
+
+
+def config_file(annotations: dict[str, str] | None) -> str | None:
+    """runc's choice of a criu configuration file: the ``org.criu.config``
+    annotation's ("" = none at all), else runc.conf.  Passed over the RPC only;
+    its presence is what makes ops/checkpoint choose the RPC."""
+    if annotations and CONFIG_ANNOTATION in annotations:
+        return annotations[CONFIG_ANNOTATION] or None
+    return RUNC_CONFIG
+
 def _common(c: Common, log_name: str) -> list[str]:
     argv = ["--images-dir", c.image_dir, "--work-dir", c.work_dir, "--log-file", log_name,
             "-v4", f"--manage-cgroups={c.manage_cgroups_mode}"]

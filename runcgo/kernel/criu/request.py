@@ -18,7 +18,9 @@ driven.  What only the RPC has, and why it is set:
 
 from __future__ import annotations
 
-from .argv import Common, Dump, Restore
+from .argv import Common, Dump, Restore, config_file
+
+__all__ = ["config_file", "dump_request", "restore_request"]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,15 +29,6 @@ if TYPE_CHECKING:
 
 CLONE_NEWNET = 0x40000000
 _EMPTY_NS_FLAGS = {"net": CLONE_NEWNET}
-RUNC_CONFIG = "/etc/criu/runc.conf"   # runc's default per-runtime criu configuration
-CONFIG_ANNOTATION = "org.criu.config"
-
-
-def config_file(annotations: dict[str, str] | None) -> str | None:
-    """runc's choice: the annotation's file ("" = none at all), else runc.conf."""
-    if annotations and CONFIG_ANNOTATION in annotations:
-        return annotations[CONFIG_ANNOTATION] or None
-    return RUNC_CONFIG
 
 
 def _common(rpc: ModuleType, o: Any, c: Common, images_fd: int, work_fd: int,
