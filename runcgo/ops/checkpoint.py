@@ -297,8 +297,10 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
 
 
 def _forget(store: Store, container_id: str) -> None:
-    """Remove a dumped container's state; its cgroup only if nothing lives there."""
+    """Remove a dumped container's state; its cgroup only if nothing lives there.
+    Then its poststop hooks, as ``delete`` (and runc's destroy after any dump)."""
     from ..kernel import cgroups
+    from .start import run_logged_hooks
 
     with store.lock(container_id):
         st = load_checked(store, container_id, locked=True)
@@ -308,6 +310,7 @@ def _forget(store: Store, container_id: str) -> None:
                 if not cg.pids():
                     cg.destroy()
         store.remove_dir(container_id)
+    run_logged_hooks("poststop", st, "stopped")
 
 
 def _open_dirs(image: str, work: str) -> tuple[int, int]:

@@ -405,6 +405,10 @@ def case_lazy_pages(rt: Runtime, d: Path, tag: str) -> None:
     its last page moved (runc's checkpoint.bats case)."""
     cid, cg = f"cr-{tag}-lazy", f"/cr-{tag}-lazy"
     bundle = make_bundle(d / "bundle", COUNTER, cg)
+    cfg = json.loads((bundle / "config.json").read_text())
+    poststop = d / "poststop.json"
+    cfg["hooks"] = {"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat >> {poststop}"]}]}
+    (bundle / "config.json").write_text(json.dumps(cfg, indent=1))
     run_counter(rt, cid, bundle)
     img, work = d / "img", d / "work"
     img.mkdir()
@@ -440,6 +444,11 @@ def case_lazy_pages(rt: Runtime, d: Path, tag: str) -> None:
               f"{_drain(dump.stderr).strip()[-300:]}")
         lazy.wait(120)
         check(not (rt.root / cid).exists(), "the dumped container is still there")
+        # the dumped original is destroyed once its last page moved: its poststop hook ran
+        check(poststop.exists(), "no poststop hook ran for the dumped container")
+        hook_state = json.loads(poststop.read_text())
+        check(hook_state.get("id") == cid and hook_state.get("status") == "stopped",
+              f"poststop hook state: {hook_state}")
         c = count(bundle)
         pid = json.loads(rt("state", new).stdout)["pid"]
         try:
