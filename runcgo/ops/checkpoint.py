@@ -143,12 +143,13 @@ def _is_bind(m: S.Mount) -> bool:
     return m.type == "bind" or "bind" in opts or "rbind" in opts
 
 
-def external_mounts(spec: S.Spec | None, bundle: str, cgroup_dir: str | None,
+def external_mounts(spec: S.Spec | None, bundle: str, cgroup: dict[str, Any] | None,
                     rootfs: str | None = None) -> dict[str, str]:
     """Container mount point -> host path, for every mount criu must not dump:
-    bind mounts (their source), and a bind-mounted cgroup directory (the
-    container's own cgroup dir: on restore, the new container's).  The mount
-    point is the destination as resolved inside ``rootfs`` (a symlinked
+    bind mounts (their source), and the container's own cgroup directories bound
+    by a ``cgroup`` mount without a cgroup namespace (``cgroup``: the manager's
+    recorded state -- the dumped container's, or on restore the new one's).  The
+    mount point is the destination as resolved inside ``rootfs`` (a symlinked
     destination is mounted where the link points, and criu keys it there)."""
     if spec is None:
         return {}
@@ -156,11 +157,31 @@ def external_mounts(spec: S.Spec | None, bundle: str, cgroup_dir: str | None,
     out: dict[str, str] = {}
     with _Resolver(rootfs) as where:
         for m in spec.mounts or ():
-            if m.type in ("cgroup", "cgroup2") and not cgroupns and cgroup_dir:
-                out[where(m.destination)] = cgroup_dir
+            if m.type in ("cgroup", "cgroup2") and not cgroupns:
+                dest = where(m.destination)
+                for sub, host in cgroup_binds(cgroup).items():
+                    out[dest.rstrip("/") + sub if sub else dest] = host
             elif _is_bind(m) and m.source:
                 out[where(m.destination)] = os.path.join(bundle, m.source)
     return out
+
+
+def cgroup_binds(cgroup: dict[str, Any] | None) -> dict[str, str]:
+    """What a ``cgroup`` mount binds, below its destination -> host directory: on
+    cgroup v2 the container's directory at the destination itself; on v1 a tmpfs
+    (dumped by criu as it is) holding one bind per hierarchy (``/cpu,cpuacct``,
+    ``/unified``...), each external, as runc declares them."""
+    if not cgroup:
+        return {}
+    driver = cgroup.get("driver", "v1")
+    if driver == "systemd":
+        return cgroup_binds(cgroup.get("inner"))
+    if driver == "v2":
+        d = cgroup.get("dir")
+        return {"": d} if isinstance(d, str) and d else {}
+    dirs = cgroup.get("dirs") or {}
+    return {f"/{name}": d for name, d in sorted(dirs.items())
+            if isinstance(d, str) and d and name and "/" not in name}
 
 
 class _Resolver:
@@ -248,7 +269,7 @@ async def checkpoint(store: Store, container_id: str, opts: CheckpointOptions,
                                   "descriptor") from None
     spec = _bundle_spec(st.bundle)
     common = _common(opts.criu, image, work,
-                     external_mounts(spec, st.bundle, st.cgroup.get("dir"), st.rootfs))
+                     external_mounts(spec, st.bundle, st.cgroup, st.rootfs))
     external_ns = _dump_external_ns(spec)
     exe = binary.locate(criu)
     for d in (image, work):
@@ -496,8 +517,7 @@ def _run_restore(store: Store, container_id: str, spec: S.Spec, bundle: str,
             inherit[fd] = key
         cgroup_path = cg_state.get("path") if cg_state.get("driver") == "v2" else None
         req = restore_cls(common=_common(opts.criu, image, work,
-                                         external_mounts(spec, bundle, cg_state.get("dir"),
-                                                         rootfs)),
+                                         external_mounts(spec, bundle, cg_state, rootfs)),
                           root=root, pidfile=pidfile, cgroup_root=cgroup_path,
                           inherit_fds=inherit, lsm_profile=opts.lsm_profile,
                           lsm_mount_context=opts.lsm_mount_context)

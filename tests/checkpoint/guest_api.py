@@ -21,7 +21,7 @@ from pathlib import Path
 import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from guest_cases import CG_ROOT, check, make_bundle
+from guest_cases import cg_exists, cg_procs, check, make_bundle
 
 from runcgo.api import Runtime
 
@@ -70,7 +70,7 @@ async def main(backend: str, work: Path) -> dict[str, float]:
                               work_path=work / "work-x")
         check(scope.cancelled_caught, "the restore was not cancelled")
         check(not await rt2.list(), "a cancelled restore left a container")
-        check(not (CG_ROOT / cg.lstrip("/")).exists(), "a cancelled restore left its cgroup")
+        check(not cg_exists(cg), "a cancelled restore left its cgroup")
         check(not mounts_under(work / "root-b"), "a cancelled restore left a mount")
 
         t0 = time.monotonic()
@@ -87,14 +87,14 @@ async def main(backend: str, work: Path) -> dict[str, float]:
             out += chunk
         check(await p.wait() == 0 and int(out) > first, f"exec saw {out!r}")
         await p.aclose()
-        procs = (CG_ROOT / cg.lstrip("/") / "cgroup.procs").read_text().split()
+        procs = cg_procs(cg)
         check(str(r.pid) in procs, f"restored init {r.pid} not in {cg}: {procs}")
         await r.kill(signal.SIGKILL)
         check(await r.wait() == 128 + signal.SIGKILL, "wait() of the restored init")
         await r.delete()
         await r.aclose()
         check(not await rt2.list(), "restored container still listed after delete")
-        check(not (CG_ROOT / cg.lstrip("/")).exists(), "cgroup left after delete")
+        check(not cg_exists(cg), "cgroup left after delete")
     return times
 
 
@@ -134,7 +134,7 @@ async def terminal(backend: str, work: Path, times: dict[str, float]) -> None:
         r = await rt2.restore(f"cr-apit-{tag}-new", bundle, img, console=True)
         times["tty_restore_s"] = time.monotonic() - t0
         await say(r, "echo $X-$((20+3))", "kept-23")
-        procs = (CG_ROOT / cg.lstrip("/") / "cgroup.procs").read_text().split()
+        procs = cg_procs(cg)
         check(str(r.pid) in procs, f"restored shell {r.pid} not in {cg}: {procs}")
         assert r.stdin is not None
         await r.stdin.send(b"exit 5\r")
@@ -142,7 +142,7 @@ async def terminal(backend: str, work: Path, times: dict[str, float]) -> None:
         await r.delete()
         await r.aclose()
         check(not await rt2.list(), "restored terminal container still listed after delete")
-        check(not (CG_ROOT / cg.lstrip("/")).exists(), "cgroup left after delete")
+        check(not cg_exists(cg), "cgroup left after delete")
 
 
 async def both(backend: str, work: Path) -> dict[str, float]:

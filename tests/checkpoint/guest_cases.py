@@ -30,10 +30,32 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import cgtree
+
 import bundles
 
 WORK = Path("/tmp/cr-tier")
-CG_ROOT = Path("/sys/fs/cgroup")
+# Set by main(): the host tier (test_checkpoint_host.py) runs these cases on the v1 host
+# with a criu it built, its cgroups under a runcgo-test- prefix.
+CRIU = "criu"
+CG_PREFIX = ""
+
+
+def cg_name(name: str) -> str:
+    """The cgroupsPath of a case's container."""
+    return f"{CG_PREFIX}/{name}"
+
+
+def cg_exists(cgroup: str) -> bool:
+    """``cgroup`` in any hierarchy (the one cgroup2 mount, or each v1 controller)."""
+    return bool(cgtree.tops(cgroup))
+
+
+def cg_procs(cgroup: str) -> set[str]:
+    """The pids in ``cgroup`` in every hierarchy that holds it (v1: a process
+    restored into only some controllers' cgroups is not in it)."""
+    sets = [set(Path(top, "cgroup.procs").read_text().split()) for top in cgtree.tops(cgroup)]
+    return set.intersection(*sets) if sets else set()
 COUNTER = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /count; sleep 0.2; done"]
 
 
@@ -62,7 +84,12 @@ class Runtime:
             # restore re-attaches them with --inherit-fd); read what is there, no EOF.
             p = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE)
-            p.wait(timeout)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()  # ours: a runtime stuck in criu must not outlive the case
+                p.wait()
+                raise
             r = subprocess.CompletedProcess(argv, p.returncode, _drain(p.stdout), _drain(p.stderr))
         else:
             with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -139,7 +166,7 @@ def assert_gone(rt: Runtime, cid: str, cgroup: str) -> None:
     """No state directory (runc and runcgo both keep <root>/<id>) and no cgroup.
     Read from here, not through the CLI: a CLI call costs seconds in the guest."""
     check(not (rt.root / cid).exists(), f"{cid}: state directory still there")
-    check(not (CG_ROOT / cgroup.lstrip("/")).exists(), f"cgroup {cgroup} left behind")
+    check(not cg_exists(cgroup), f"cgroup {cgroup} left behind")
 
 
 def run_counter(rt: Runtime, cid: str, bundle: Path) -> int:
@@ -167,7 +194,7 @@ def restored_ok(rt: Runtime, cid: str, bundle: Path, before: int, cgroup: str) -
     wait_count_above(bundle, before + 2)
     r = rt("exec", cid, "cat", "/count")
     check(int(r.stdout.strip()) > before, f"exec in the restored container saw {r.stdout!r}")
-    procs = (CG_ROOT / cgroup.lstrip("/") / "cgroup.procs").read_text().split()
+    procs = cg_procs(cgroup)
     check(str(st["pid"]) in procs, f"restored init {st['pid']} not in {cgroup} ({procs})")
     rt("kill", cid, "KILL")
     check(pid_gone(st["pid"]), f"{cid} still running after kill")
@@ -180,7 +207,7 @@ def restored_ok(rt: Runtime, cid: str, bundle: Path, before: int, cgroup: str) -
 
 def case_counter(rt: Runtime, d: Path, tag: str) -> None:
     """checkpoint (the container is gone), restore -d under the same ID: counts on."""
-    cid, cg = f"cr-{tag}-cnt", f"/cr-{tag}-cnt"
+    cid, cg = f"cr-{tag}-cnt", cg_name(f"cr-{tag}-cnt")
     bundle = make_bundle(d / "bundle", COUNTER, cg)
     run_counter(rt, cid, bundle)
     rt("checkpoint", "--image-path", str(d / "img"), "--work-path", str(d / "work"), cid)
@@ -196,7 +223,7 @@ def case_counter(rt: Runtime, d: Path, tag: str) -> None:
 
 def case_leave_running_new_id(rt: Runtime, d: Path, tag: str) -> None:
     """checkpoint --leave-running (still running), then restore under a new ID."""
-    cid, cg = f"cr-{tag}-lr", f"/cr-{tag}-lr"
+    cid, cg = f"cr-{tag}-lr", cg_name(f"cr-{tag}-lr")
     bundle = make_bundle(d / "bundle", COUNTER, cg)
     run_counter(rt, cid, bundle)
     rt("checkpoint", "--leave-running", "--image-path", str(d / "img"), cid)
@@ -220,7 +247,7 @@ def case_pre_dump(rt: Runtime, d: Path, tag: str) -> None:
     """pre-dump (still running), then a dump with --parent-path; a foreground restore
     (no --detach) counts on, waits for the container, exits with its status (3) and
     deletes it."""
-    cid, cg = f"cr-{tag}-pre", f"/cr-{tag}-pre"
+    cid, cg = f"cr-{tag}-pre", cg_name(f"cr-{tag}-pre")
     script = ("i=0; while [ ! -e /stop ]; do i=$((i+1)); echo $i > /count; sleep 0.2; done; "
               "exit 3")
     bundle = make_bundle(d / "bundle", ["sh", "-c", script], cg)
@@ -267,7 +294,7 @@ def _listening(pid: int, port: int) -> bool:
 
 def case_tcp(rt: Runtime, d: Path, tag: str) -> None:
     """A TCP listener, checkpointed with --tcp-established: it listens after restore."""
-    cid, cg = f"cr-{tag}-tcp", f"/cr-{tag}-tcp"
+    cid, cg = f"cr-{tag}-tcp", cg_name(f"cr-{tag}-tcp")
     bundle = make_bundle(d / "bundle", ["httpd", "-f", "-p", "8080"], cg)
     rt("run", "-d", "--bundle", str(bundle), cid)
     pid = json.loads(rt("state", cid).stdout)["pid"]
@@ -341,7 +368,7 @@ def case_terminal(rt: Runtime, d: Path, tag: str) -> None:
     new pty; checkpoint the restored one again, restore it with a third socket; the
     shell's `exit` stops the container; nothing left.  (Foreground restore is left
     out: runc then relays the terminal itself and ignores --console-socket.)"""
-    cid, cg = f"cr-{tag}-tty", f"/cr-{tag}-tty"
+    cid, cg = f"cr-{tag}-tty", cg_name(f"cr-{tag}-tty")
     bundle = make_bundle(d / "bundle", ["sh"], cg)
     cfg = json.loads((bundle / "config.json").read_text())
     cfg["process"]["terminal"] = True
@@ -363,7 +390,7 @@ def case_terminal(rt: Runtime, d: Path, tag: str) -> None:
         st = json.loads(rt("state", cid).stdout)
         check(st["status"] == "running", f"{cid} is {st['status']} after restore")
         second.say("echo $X-$((20+3)); tty", "kept-23")
-        procs = (CG_ROOT / cg.lstrip("/") / "cgroup.procs").read_text().split()
+        procs = cg_procs(cg)
         check(str(st["pid"]) in procs, f"restored init {st['pid']} not in {cg} ({procs})")
         rt("checkpoint", "--image-path", str(d / "img2"), "--work-path", str(d / "work"), cid)
         assert_gone(rt, cid, cg)
@@ -403,7 +430,7 @@ def case_lazy_pages(rt: Runtime, d: Path, tag: str) -> None:
     memory and says so on the status fd; `criu lazy-pages` fetches it for a restore
     --lazy-pages under a new ID, which counts on; the dumped container is gone once
     its last page moved (runc's checkpoint.bats case)."""
-    cid, cg = f"cr-{tag}-lazy", f"/cr-{tag}-lazy"
+    cid, cg = f"cr-{tag}-lazy", cg_name(f"cr-{tag}-lazy")
     bundle = make_bundle(d / "bundle", COUNTER, cg)
     cfg = json.loads((bundle / "config.json").read_text())
     poststop = d / "poststop.json"
@@ -432,7 +459,7 @@ def case_lazy_pages(rt: Runtime, d: Path, tag: str) -> None:
         print(f"  {rt.name}: lazy page server ready after {time.monotonic() - t0:.1f}s",
               flush=True)
         check((img / "inventory.img").exists(), "no inventory.img while serving pages")
-        lazy = subprocess.Popen(["criu", "lazy-pages", "--page-server", "--address",
+        lazy = subprocess.Popen([CRIU, "lazy-pages", "--page-server", "--address",
                                  "127.0.0.1", "--port", str(port), "-D", str(img)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
@@ -469,7 +496,7 @@ def case_restore_hooks(rt: Runtime, d: Path, tag: str) -> None:
     """prestart and createRuntime hooks run again at restore, once the restored
     namespaces exist (criu's setup-namespaces), with the restored init's pid in the
     state they read on stdin (runc's behaviour)."""
-    cid, cg = f"cr-{tag}-hook", f"/cr-{tag}-hook"
+    cid, cg = f"cr-{tag}-hook", cg_name(f"cr-{tag}-hook")
     bundle = make_bundle(d / "bundle", COUNTER, cg)
     cfg = json.loads((bundle / "config.json").read_text())
     cfg["hooks"] = {kind: [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {d}/{kind}.json"]}]
@@ -538,12 +565,18 @@ def cleanup(rt: Runtime) -> None:
 
 
 def main() -> int:
+    global CRIU, CG_PREFIX, WORK
     ap = argparse.ArgumentParser()
     ap.add_argument("--runtime", action="append", required=True, help="NAME=COMMAND")
     ap.add_argument("--case", action="append", choices=sorted(CASES))
     ap.add_argument("--out", required=True)
     ap.add_argument("--api", action="store_true", help="also the async API (guest_api.py)")
+    ap.add_argument("--criu", default="criu", help="criu for `criu lazy-pages` (the runtimes "
+                    "get theirs with --criu in their COMMAND)")
+    ap.add_argument("--cgroup-prefix", default="", help="a parent for the cases' cgroupsPath")
+    ap.add_argument("--work", default=str(WORK), help=f"scratch directory (default {WORK})")
     a = ap.parse_args()
+    CRIU, CG_PREFIX, WORK = a.criu, a.cgroup_prefix.rstrip("/"), Path(a.work)
     shutil.rmtree(WORK, ignore_errors=True)
     results: list[dict[str, Any]] = []
     names = a.case or list(CASES)

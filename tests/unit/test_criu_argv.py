@@ -76,10 +76,24 @@ def test_external_mounts_are_binds_and_a_bound_cgroup_dir() -> None:
         S.Mount(destination="/rel", type="none", source="rel", options=["bind"]),
         S.Mount(destination="/sys/fs/cgroup", type="cgroup", source="cgroup"),
     ], linux=S.Linux(namespaces=[S.LinuxNamespace(type="mount")]))
-    got = external_mounts(spec, "/b", "/sys/fs/cgroup/cr-x")
+    v2 = {"driver": "v2", "path": "/cr-x", "dir": "/sys/fs/cgroup/cr-x"}
+    got = external_mounts(spec, "/b", v2)
     assert got == {"/data": "/srv/data", "/rel": "/b/rel", "/sys/fs/cgroup": "/sys/fs/cgroup/cr-x"}
+    # v1: the tmpfs is dumped; each hierarchy's bind below it is external (runc's
+    # getCgroupMounts); the systemd driver records the same under "inner"
+    v1 = {"driver": "v1", "path": "/cr-x", "dirs": {
+        "cpu,cpuacct": "/sys/fs/cgroup/cpu,cpuacct/cr-x", "unified": "/sys/fs/cgroup/unified/cr-x",
+        "pids": "/sys/fs/cgroup/pids/cr-x"}}
+    want_v1 = {"/data": "/srv/data", "/rel": "/b/rel",
+               "/sys/fs/cgroup/cpu,cpuacct": "/sys/fs/cgroup/cpu,cpuacct/cr-x",
+               "/sys/fs/cgroup/pids": "/sys/fs/cgroup/pids/cr-x",
+               "/sys/fs/cgroup/unified": "/sys/fs/cgroup/unified/cr-x"}
+    assert external_mounts(spec, "/b", v1) == want_v1
+    assert external_mounts(spec, "/b", {"driver": "systemd", "inner": v1}) == want_v1
+    assert external_mounts(spec, "/b", None) == {"/data": "/srv/data", "/rel": "/b/rel"}
     spec.linux.namespaces.append(S.LinuxNamespace(type="cgroup"))  # type: ignore[union-attr]
-    assert "/sys/fs/cgroup" not in external_mounts(spec, "/b", "/sys/fs/cgroup/cr-x")
+    assert not any(k.startswith("/sys/fs/cgroup") for k in external_mounts(spec, "/b", v2))
+    assert not any(k.startswith("/sys/fs/cgroup") for k in external_mounts(spec, "/b", v1))
 
 
 def test_lazy_pages_serve_on_the_page_server_address() -> None:
@@ -144,6 +158,8 @@ def test_first_error_is_the_cause(tmp_path: os.PathLike[str]) -> None:
     with open(log, "w") as f:
         f.write("(00.1) Warn  (criu/x.c:1): noise\n"
                 "(00.1) Error (criu/tun.c:85): tun: Unable to create tun: No such file\n"
+                "(00.1) Error (criu/util.c:1534): rlimit: Can't setup RLIMIT_NOFILE for self: "
+                "Operation not permitted\n"
                 "(00.2) Error (criu/files-reg.c:1710): Can't lookup mount=36 for fd=1\n"
                 "(00.3) Error (criu/cr-dump.c:2053): Dumping FAILED.\n")
     assert first_error(log) == "Can't lookup mount=36 for fd=1"
