@@ -64,6 +64,14 @@ def recover(store: Store, container_id: str, reason: str) -> str:
 
         disconnect_logged(store, container_id)
         done.append("ran CNI DEL")
+    criu_root = os.path.join(store.dir(container_id), "criu-root")
+    if os.path.lexists(criu_root):
+        from ..kernel.criu import root
+
+        # A restore killed while criu ran: the rootfs is still bound here for criu
+        # (never walked into: the bundle's files are below it).
+        root.unbind(criu_root)
+        done.append("unmounted criu's restore root")
     store.remove_dir(container_id)
     done.append("removed state dir")
     return f'state of "{container_id}" was damaged ({reason}); ' + ", ".join(done)

@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,14 @@ def _pre_dump_why(criu: str) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def host_results(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Any]:
-    criu = _criu()
+def host_criu() -> str:
+    return _criu()
+
+
+@pytest.fixture(scope="module")
+def host_results(tmp_path_factory: pytest.TempPathFactory,
+                 host_criu: str) -> dict[tuple[str, str], Any]:
+    criu = host_criu
     pre_dump_why = _pre_dump_why(criu)
     skipped = {"lazy-pages": LAZY_WHY}
     if pre_dump_why:
@@ -121,3 +128,77 @@ def test_nothing_left_on_the_host(host_results: dict[tuple[str, str], Any]) -> N
     """No cgroup below the cases' prefix in any hierarchy, no mount under their work dir
     (criu's cgroup yard, the restore's rootfs bind) once every case is done."""
     assert host_results[("host", "left")] == {"cgroups": [], "mounts": []}
+
+
+def test_restore_killed_while_criu_runs_is_cleaned_by_delete_force(
+        host_criu: str, tmp_path: Path) -> None:
+    """SIGKILL of `runcgo restore` while criu works (criu, our child, goes on and
+    restores the tree): `delete --force` kills what was restored, removes the cgroup,
+    and detaches the rootfs bind criu restored into (a mount under the state dir that
+    made `delete --force` fail with "is a directory" before)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import bundles
+
+    cli = _runcgo_cmd().split()
+    crit = tmp_path / "state" / "k" / "criu-root"
+    root, bundle, img = tmp_path / "state", tmp_path / "bundle", tmp_path / "img"
+    cgroup = f"/runcgo-test-crkill-{os.getpid()}"
+    bundles.make_bundle(str(bundle), ["sh", "-c", "while true; do sleep 0.2; done"])
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["linux"]["cgroupsPath"] = cgroup
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    slow = tmp_path / "slow-criu"
+    slow.write_text(f'#!/bin/sh\n[ "$1" = restore ] && sleep 2\nexec {host_criu} "$@"\n')
+    slow.chmod(0o755)
+
+    def rt(*args: str, criu: str = host_criu) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cli, "--root", str(root), "--criu", criu, *args],
+                              capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+
+    try:
+        # detached: its stdio must not be our pipes (we would wait for their EOF)
+        assert subprocess.run([*cli, "--root", str(root), "run", "-d", "--bundle", str(bundle),
+                               "k"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=60).returncode == 0
+        r = rt("checkpoint", "--image-path", str(img), "k")
+        assert r.returncode == 0, r.stderr
+        p = subprocess.Popen([*cli, "--root", str(root), "--criu", str(slow), "restore", "-d",
+                              "--image-path", str(img), "--bundle", str(bundle), "k"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not crit.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert crit.exists(), "the restore never bound its root"
+        p.kill()
+        p.wait()
+        time.sleep(4)  # criu (its child) goes on: the tree is restored, orphaned
+        procs = {pid for top in cgtree.tops(cgroup) for pid in
+                 Path(top, "cgroup.procs").read_text().split()}
+        assert procs, "criu restored nothing: the case did not happen"
+        r = rt("delete", "--force", "k")
+        assert r.returncode == 0, r.stderr
+        assert "unmounted criu's restore root" in r.stderr
+        assert not (root / "k").exists()
+        assert str(root) not in Path("/proc/self/mountinfo").read_text()
+        assert cgtree.tops(cgroup) == []
+        # killed: gone, or a zombie until PID 1 (their parent now) reaps them
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(_dead(pid) for pid in procs):
+            time.sleep(0.1)
+        assert all(_dead(pid) for pid in procs), {pid: _dead(pid) for pid in procs}
+    finally:
+        subprocess.run([*cli, "--root", str(root), "delete", "--force", "k"],
+                       capture_output=True, timeout=60)
+        cgtree.remove_tree(cgroup)
+        if os.path.ismount(crit):  # a runcgo without the fix: never leave the bind behind
+            subprocess.run(["umount", "-l", str(crit)], check=False)
+
+
+def _dead(pid: str) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
