@@ -63,6 +63,10 @@ class CaseFailed(AssertionError):
     pass
 
 
+class CaseSkipped(Exception):
+    """The case can't run here (its reason is reported; the host test skips it)."""
+
+
 def check(cond: object, what: str) -> None:
     if not cond:
         raise CaseFailed(what)
@@ -74,6 +78,7 @@ class Runtime:
     def __init__(self, name: str, cmd: list[str], root: Path) -> None:
         self.name, self.cmd, self.root = name, cmd, root
         self.steps: list[tuple[str, float]] = []
+        self.observed: dict[str, Any] = {}  # what a case saw, compared across runtimes
 
     def __call__(self, *args: str, ok: bool = True, stdin: Any = subprocess.DEVNULL,
                  timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -518,11 +523,69 @@ def case_restore_hooks(rt: Runtime, d: Path, tag: str) -> None:
     restored_ok(rt, cid, bundle, 0, cg)
 
 
+APPARMOR_PROFILES = """abi <abi/3.0>,
+profile runcgo-test-cr flags=(unconfined) {
+}
+profile runcgo-test-cr2 flags=(unconfined) {
+}
+"""
+
+
+def _apparmor_label(pid: int) -> str:
+    return Path(f"/proc/{pid}/attr/current").read_text().strip()
+
+
+def _load_apparmor_profiles(d: Path) -> None:
+    """Two profiles in the kernel for the lsm case (unconfined mode: labels only, nothing
+    is denied), or CaseSkipped saying what is missing."""
+    try:
+        enabled = Path("/sys/module/apparmor/parameters/enabled").read_text().strip()
+    except OSError:
+        enabled = "N"
+    if enabled != "Y":
+        raise CaseSkipped("AppArmor is not enabled in this kernel")
+    parser = shutil.which("apparmor_parser")
+    if parser is None:
+        raise CaseSkipped("apparmor_parser is not installed (apt-get install apparmor)")
+    sec = Path("/sys/kernel/security")
+    if not (sec / "apparmor").exists():  # the guest mounts no securityfs by itself
+        subprocess.run(["mount", "-t", "securityfs", "securityfs", str(sec)], check=True)
+    prof = d / "profiles"
+    prof.write_text(APPARMOR_PROFILES)
+    subprocess.run([parser, "-r", str(prof)], check=True, capture_output=True)
+
+
+def case_lsm_profile(rt: Runtime, d: Path, tag: str) -> None:
+    """restore --lsm-profile apparmor:NAME of a container that ran under an AppArmor
+    profile (process.apparmorProfile): the restored init runs under NAME.  The labels
+    are also compared with runc's by the host test (tests/checkpoint/test_checkpoint_vm.py)."""
+    _load_apparmor_profiles(d)
+    cid, cg = f"cr-{tag}-lsm", cg_name(f"cr-{tag}-lsm")
+    bundle = make_bundle(d / "bundle", COUNTER, cg)
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["process"]["apparmorProfile"] = "runcgo-test-cr"
+    (bundle / "config.json").write_text(json.dumps(cfg, indent=1))
+    run_counter(rt, cid, bundle)
+    pid = json.loads(rt("state", cid).stdout)["pid"]
+    rt.observed["before"] = _apparmor_label(pid)
+    check(rt.observed["before"].startswith("runcgo-test-cr "),
+          f"the container runs as {rt.observed['before']!r}, not under its apparmorProfile")
+    rt("checkpoint", "--image-path", str(d / "img"), cid)
+    assert_gone(rt, cid, cg)
+    rt("restore", "-d", "--lsm-profile", "apparmor:runcgo-test-cr2", "--image-path",
+       str(d / "img"), "--bundle", str(bundle), cid)
+    pid = json.loads(rt("state", cid).stdout)["pid"]
+    rt.observed["after"] = _apparmor_label(pid)
+    check(rt.observed["after"].startswith("runcgo-test-cr2 "),
+          f"the restored init runs as {rt.observed['after']!r}, not the --lsm-profile")
+    restored_ok(rt, cid, bundle, 0, cg)
+
+
 CASES: dict[str, Callable[[Runtime, Path, str], None]] = {
     "counter": case_counter, "leave-running+new-id": case_leave_running_new_id,
     "pre-dump+parent+foreground": case_pre_dump, "tcp-established": case_tcp,
     "terminal": case_terminal, "lazy-pages": case_lazy_pages,
-    "restore-hooks": case_restore_hooks,
+    "restore-hooks": case_restore_hooks, "lsm-profile": case_lsm_profile,
 }
 
 
@@ -586,11 +649,13 @@ def main() -> int:
         for case in names:
             d = WORK / rname / case.replace("+", "-")
             d.mkdir(parents=True)
-            rt.steps = []
+            rt.steps, rt.observed = [], {}
             t0 = time.monotonic()
-            error = None
+            error = skip = None
             try:
                 CASES[case](rt, d, rname[:5])
+            except CaseSkipped as exc:
+                skip = str(exc)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 traceback.print_exc()
@@ -602,11 +667,13 @@ def main() -> int:
                 if name in ("checkpoint", "restore"):
                     steps[name] = steps.get(name, 0.0) + t
             results.append({"runtime": rname, "case": case, "ok": error is None,
-                            "error": error, "seconds": round(took, 2),
+                            "error": error, "skip": skip, "observed": rt.observed,
+                            "seconds": round(took, 2),
                             "checkpoint_s": round(steps.get("checkpoint", 0), 2),
                             "restore_s": round(steps.get("restore", 0), 2)})
-            print(f"{rname:7} {case:22} {'ok' if error is None else 'FAIL'} {took:6.1f}s"
-                  + (f"  {error}" if error else ""), flush=True)
+            mark = "skip" if skip else "ok" if error is None else "FAIL"
+            print(f"{rname:7} {case:22} {mark} {took:6.1f}s"
+                  + (f"  {error or skip}" if error or skip else ""), flush=True)
         left = rt.ids()
         results.append({"runtime": rname, "case": "nothing-left", "ok": not left,
                         "error": f"left: {left}" if left else None, "seconds": 0,
@@ -632,7 +699,7 @@ def table(results: list[dict[str, Any]]) -> str:
             if r is None:
                 cells.append("-")
                 continue
-            mark = "ok" if r["ok"] else "FAIL"
+            mark = "skip" if r.get("skip") else "ok" if r["ok"] else "FAIL"
             cells.append(f"{mark} {r['seconds']:.1f}s ({r['checkpoint_s']:.1f} / {r['restore_s']:.1f})")
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -93,4 +93,23 @@ def test_round_trip(guest_results: dict[tuple[str, str], Any], runtime: str, cas
     r = guest_results.get((runtime, case))
     assert r is not None, f"the guest reported nothing for {runtime}/{case}: " \
         f"{guest_results[('guest', 'output')]['stderr'][-2000:]}"
+    if r.get("skip"):
+        pytest.skip(r["skip"])
     assert r["ok"], r["error"]
+
+
+def test_lsm_profile_as_runc(guest_results: dict[tuple[str, str], Any]) -> None:
+    """`restore --lsm-profile apparmor:NAME`: the restored init's AppArmor label is
+    runc's with the same criu, before (the config's apparmorProfile) and after (the
+    profile asked for)."""
+    if "runc" not in _runtimes():
+        pytest.skip(f"{RUNC} is not installed: no control run")
+    ours, theirs = guest_results.get(("runcgo", "lsm-profile")), \
+        guest_results.get(("runc", "lsm-profile"))
+    assert ours is not None and theirs is not None
+    if ours.get("skip") or theirs.get("skip"):
+        pytest.skip(ours.get("skip") or theirs.get("skip"))
+    assert ours["ok"] and theirs["ok"], (ours["error"], theirs["error"])
+    print(f"\nAppArmor label before/after restore --lsm-profile: runcgo {ours['observed']}, "
+          f"runc {theirs['observed']}")
+    assert ours["observed"] == theirs["observed"]
