@@ -46,6 +46,7 @@ if [ "${1:-}" = "--tests" ]; then
         qemu-system-x86 linux-image-amd64 systemd dbus   # the cgroup v2 VM tier
         criu                # checkpoint/restore (works in the VM tier's 6.1 kernel; nox -s checkpoint)
         apparmor            # apparmor_parser: the checkpoint tier loads a profile in the guest (--lsm-profile)
+        podman              # the checkpoint tier's podman case (container checkpoint/restore) in the guest
     )
 fi
 missing=()

@@ -581,11 +581,69 @@ def case_lsm_profile(rt: Runtime, d: Path, tag: str) -> None:
     restored_ok(rt, cid, bundle, 0, cg)
 
 
+def case_podman(rt: Runtime, d: Path, tag: str) -> None:
+    """podman (Debian's 4.3) with ``--runtime`` this runtime: `container checkpoint`
+    (exited), `container restore` (the counter goes on, exec works), `checkpoint
+    --export` then `restore --import --name` (a second container from the archive),
+    and `rm -f` leaves nothing.  Private storage (vfs) and run dirs under the case's."""
+    podman = shutil.which("podman")
+    if podman is None:
+        raise CaseSkipped("podman is not installed")
+    if len(rt.cmd) != 1:
+        raise CaseSkipped(f"podman needs the runtime as one executable, not {rt.cmd}")
+    tar = d / "box.tar"
+    bundles.make_rootfs(str(d / "rootfs"))
+    subprocess.run(["tar", "-C", str(d / "rootfs"), "-cf", str(tar), "."], check=True)
+    base = [podman, "--root", str(d / "storage"), "--runroot", str(d / "run"),
+            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend",
+            "file", "--runtime", rt.cmd[0]]
+
+    def pm(*args: str, timeout: float = 300) -> str:
+        t0 = time.monotonic()
+        r = subprocess.run([*base, *args], stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=timeout)
+        if args[0] == "container":
+            rt.steps.append((args[1], time.monotonic() - t0))
+        if r.returncode != 0:
+            raise CaseFailed(f"podman {' '.join(args)}: exit {r.returncode}: "
+                             f"{(r.stderr or r.stdout).strip()[-600:]}")
+        return r.stdout.strip()
+
+    def counted(name: str) -> int:
+        return int(pm("exec", name, "cat", "/count") or 0)
+
+    image = f"localhost/cr-{tag}"
+    pm("import", str(tar), image)
+    try:
+        pm("run", "-d", "--network", "none", "--name", f"{tag}-c1", image, *COUNTER)
+        deadline = time.monotonic() + 60
+        while (before := counted(f"{tag}-c1")) < 3 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        pm("container", "checkpoint", f"{tag}-c1")
+        status = pm("inspect", "-f", "{{.State.Status}}", f"{tag}-c1")
+        check(status == "exited", f"after checkpoint podman says {status!r}")
+        pm("container", "restore", f"{tag}-c1")
+        after = counted(f"{tag}-c1")
+        check(after >= before, f"the counter went back from {before} to {after}")
+        time.sleep(1)
+        check(counted(f"{tag}-c1") > after, "the restored counter does not count")
+        pm("container", "checkpoint", "--export", str(d / "c1.tar.gz"), f"{tag}-c1")
+        pm("container", "restore", "--import", str(d / "c1.tar.gz"), "--name", f"{tag}-c2")
+        check(counted(f"{tag}-c2") >= before, "the imported container lost the count")
+        rt.observed["counts"] = {"before": before, "after_restore": after}
+    finally:
+        subprocess.run([*base, "rm", "-f", "-t", "0", f"{tag}-c1", f"{tag}-c2"],
+                       capture_output=True, timeout=300)
+    left = pm("ps", "-aq")
+    check(not left, f"podman still lists {left.split()}")
+
+
 CASES: dict[str, Callable[[Runtime, Path, str], None]] = {
     "counter": case_counter, "leave-running+new-id": case_leave_running_new_id,
     "pre-dump+parent+foreground": case_pre_dump, "tcp-established": case_tcp,
     "terminal": case_terminal, "lazy-pages": case_lazy_pages,
     "restore-hooks": case_restore_hooks, "lsm-profile": case_lsm_profile,
+    "podman": case_podman,
 }
 
 
