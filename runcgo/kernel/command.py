@@ -86,8 +86,9 @@ def run(argv: Sequence[str], *, stdin_null: bool = True, pass_fds: Sequence[int]
             code, _, text = failed.decode(errors="replace").partition(":")
             errno = int(code) if code.isdigit() else 0
             raise OSError(errno, text or os.strerror(errno), argv[0])
-        out, err = _collect(pid, out_r, err_r, timeout)
-        _, status = os.waitpid(pid, 0)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        out, err = _collect(pid, out_r, err_r, deadline, timeout)
+        status = _wait(pid, deadline, timeout)
     finally:
         for fd in (out_r, err_r, exec_r):
             os.close(fd)
@@ -133,10 +134,31 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _collect(pid: int, out_r: int, err_r: int, timeout: float | None) -> tuple[bytes, bytes]:
+def _kill(pid: int, timeout: float | None) -> TimeoutError:
+    with suppress(ProcessLookupError):
+        os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return TimeoutError(f"{timeout} s")
+
+
+def _wait(pid: int, deadline: float | None, timeout: float | None) -> int:
+    """The child's wait status; past the deadline (a child that closed its output but
+    lives on) it is killed and reaped."""
+    if deadline is None:
+        return os.waitpid(pid, 0)[1]
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() >= deadline:
+            raise _kill(pid, timeout)
+        time.sleep(0.01)
+
+
+def _collect(pid: int, out_r: int, err_r: int, deadline: float | None,
+             timeout: float | None) -> tuple[bytes, bytes]:
     """Both pipes to EOF (the child and whatever it left behind holding them), or
-    the child killed once ``timeout`` has passed."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    the child killed once the deadline has passed."""
     bufs: dict[int, list[bytes]] = {out_r: [], err_r: []}
     poller = select.poll()
     for fd in bufs:
@@ -147,10 +169,7 @@ def _collect(pid: int, out_r: int, err_r: int, timeout: float | None) -> tuple[b
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
-                with suppress(ProcessLookupError):
-                    os.kill(pid, 9)
-                os.waitpid(pid, 0)
-                raise TimeoutError(f"{timeout} s")
+                raise _kill(pid, timeout)
             wait = int(left * 1000) + 1
         for fd, _ in poller.poll(wait):
             chunk = os.read(fd, 65536)

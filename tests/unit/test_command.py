@@ -124,14 +124,21 @@ def test_stdin_is_dev_null_unless_shared() -> None:
     assert got.stdout == "from-us\n"
 
 
+def _children() -> set[int]:
+    """Our children, zombies included (the kernel lists them until they are reaped)."""
+    out: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        out |= {int(x) for x in (task / "children").read_text().split()}
+    return out
+
+
 def test_timeout_kills_and_reaps() -> None:
+    before = _children()
     t0 = time.monotonic()
     with pytest.raises(TimeoutError):
-        command.run([SH, "-c", "echo $$; exec sleep 30"], timeout=0.5)
+        command.run([SH, "-c", "exec sleep 30"], timeout=0.5)
     assert time.monotonic() - t0 < 10
-    # no child of ours is left: a zombie would still be waitable
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)
+    assert _children() - before == set()  # killed and reaped: no zombie, no sleeper
 
 
 def test_works_when_started_with_std_fds_closed(tmp_path: Path) -> None:
@@ -165,3 +172,12 @@ def test_which_as_shutil(tmp_path: Path) -> None:
     assert command.which(str(tmp_path / "a" / "tool")) is None
     assert command.which("sh") == shutil.which("sh")
     assert command.which("bad\0name", path) is None
+
+
+def test_timeout_also_bounds_a_child_that_closed_its_output() -> None:
+    before = _children()
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        command.run([SH, "-c", "exec >/dev/null 2>&1; exec sleep 30"], timeout=0.5)
+    assert time.monotonic() - t0 < 10
+    assert _children() - before == set()
