@@ -155,7 +155,7 @@ def checkpoint(session: nox.Session) -> None:
 @nox.session(python=False)
 def checkpoint_bats(session: nox.Session) -> None:
     """runc's own checkpoint.bats in the QEMU guest, runc then runcgo, one boot each
-    (~10 min apiece under emulation; not in CI): a per-test table, and exit 1 if a test
+    (2-3 min apiece under emulation; not in CI): a per-test table, and exit 1 if a test
     that passes with runc fails with runcgo.  Hold /work/suite.lock as for the suites."""
     session.run(PY, "-m", "compileall", "-q", "runcgo", "tests", external=True)
     session.run(PY, "tests/vm/launch.py", "--build-only", external=True)

@@ -7,8 +7,8 @@ tests/checkpoint/bats_guest.sh, which copies the runtime onto the guest's tmpfs 
 runs ../shared/suites/runc-integration/run.sh --only checkpoint.  Prints one row per
 test (ok / FAIL / skip for each runtime) and exits 1 if a test that passes with runc
 does not pass with runcgo (or a guest gives no TAP output at all).  ``nox -s
-checkpoint_bats`` runs it; it is not in CI (about 10 minutes per runtime under
-emulation).  Hold /work/suite.lock, as for the suites on the host.
+checkpoint_bats`` runs it; it is not in CI (2-3 minutes per runtime under
+emulation; the lazy-pages test's 2 s is a thin margin for both runtimes there).  Hold /work/suite.lock, as for the suites on the host.
 """
 
 from __future__ import annotations
