@@ -353,7 +353,7 @@ def _dump_rpc(exe: str, rpc: Any, dump: Any, annotations: dict[str, str] | None,
     images_fd, work_fd = _open_dirs(image, work)
     try:
         req = request.dump_request(rpc, dump, images_fd, work_fd,
-                                   request.config_file(annotations))
+                                   A.config_file(annotations))
         swrk.call(exe, rpc, req, "dump", os.path.join(work, "dump.log"))
     finally:
         os.close(images_fd)
@@ -637,7 +637,7 @@ def _restore_rpc(exe: str, rpc: Any, req: Any, spec: S.Spec, container_id: str, 
     images_fd, work_fd = _open_dirs(image, work)
     try:
         msg = request.restore_request(rpc, req, images_fd, work_fd,
-                                      request.config_file(spec.annotations))
+                                      A.config_file(spec.annotations))
         reply = swrk.call(exe, rpc, msg, "restore", os.path.join(work, "restore.log"),
                           notify=on_notify, pass_fds=copies,
                           before_exec=lambda: cg.apply(os.getpid()))

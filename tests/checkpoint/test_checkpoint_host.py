@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cgtree
 from guest_cases import CASES, table
-from test_checkpoint_vm import RUNC, _runcgo_cmd, _runtimes
+from test_checkpoint_vm import RUNC, _runcgo_cmd, _runtimes, assert_case
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -122,12 +122,7 @@ def test_round_trip_on_the_host(host_results: dict[tuple[str, str], Any], runtim
     why = host_results[("host", "skipped")].get(case)
     if why:
         pytest.skip(why)
-    r = host_results.get((runtime, case))
-    assert r is not None, f"nothing reported for {runtime}/{case}: " \
-        f"{host_results[('host', 'output')]['stderr'][-2000:]}"
-    if r.get("skip"):
-        pytest.skip(r["skip"])
-    assert r["ok"], r["error"]
+    assert_case(host_results, runtime, case, ("host", "output"))
 
 
 def test_nothing_left_on_the_host(host_results: dict[tuple[str, str], Any]) -> None:

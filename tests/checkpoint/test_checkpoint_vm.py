@@ -90,9 +90,16 @@ def test_round_trip(guest_results: dict[tuple[str, str], Any], runtime: str, cas
         pytest.skip(f"{RUNC} is not installed: no control run")
     if case.startswith("api-") and runtime != "runcgo":
         pytest.skip("the async API is runcgo's own")
-    r = guest_results.get((runtime, case))
-    assert r is not None, f"the guest reported nothing for {runtime}/{case}: " \
-        f"{guest_results[('guest', 'output')]['stderr'][-2000:]}"
+    assert_case(guest_results, runtime, case, ("guest", "output"))
+
+
+def assert_case(results: dict[tuple[str, str], Any], runtime: str, case: str,
+                output: tuple[str, str]) -> None:
+    """One (runtime, case) row of guest_cases.py's results: reported, then skipped with
+    its reason or passed (else its error); ``output`` keys the run's stdout/stderr."""
+    r = results.get((runtime, case))
+    assert r is not None, f"nothing reported for {runtime}/{case}: " \
+        f"{results[output]['stderr'][-2000:]}"
     if r.get("skip"):
         pytest.skip(r["skip"])
     assert r["ok"], r["error"]

@@ -195,9 +195,9 @@ def test_restore_request_matches_the_command_line() -> None:
 
 
 def test_config_file_is_runcs_choice() -> None:
-    assert request.config_file(None) == "/etc/criu/runc.conf"
-    assert request.config_file({"org.criu.config": "/x.conf"}) == "/x.conf"
-    assert request.config_file({"org.criu.config": ""}) is None
+    assert A.config_file(None) == "/etc/criu/runc.conf"
+    assert A.config_file({"org.criu.config": "/x.conf"}) == "/x.conf"
+    assert A.config_file({"org.criu.config": ""}) is None
 
 
 def test_rpc_definitions_missing_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

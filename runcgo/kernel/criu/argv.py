@@ -79,6 +79,7 @@ def config_file(annotations: dict[str, str] | None) -> str | None:
         return annotations[CONFIG_ANNOTATION] or None
     return RUNC_CONFIG
 
+
 def _common(c: Common, log_name: str) -> list[str]:
     argv = ["--images-dir", c.image_dir, "--work-dir", c.work_dir, "--log-file", log_name,
             "-v4", f"--manage-cgroups={c.manage_cgroups_mode}"]

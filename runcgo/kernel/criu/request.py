@@ -18,9 +18,7 @@ driven.  What only the RPC has, and why it is set:
 
 from __future__ import annotations
 
-from .argv import Common, Dump, Restore, config_file
-
-__all__ = ["config_file", "dump_request", "restore_request"]
+from .argv import Common, Dump, Restore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
